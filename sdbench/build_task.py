@@ -1,0 +1,229 @@
+"""`sdbench build-task`: run a task's source for each split and write the data + manifest.
+
+    sdbench build-task multipanel --segments 1,2,4,8 --n-train 1000 --n-test 200 --seed 0 --out runs/mp
+    sdbench build-task multichart --source multichartqa --path ~/data/MultiChartQA/data --n-test -1
+    sdbench build-task --list
+
+Building is idempotent: an output folder that already holds the same build (same task version, source,
+config and source hash) is reused; one that holds a different build is an error unless --overwrite.
+Bad records become counted skips (reported on screen and in the manifest), or an error with --strict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sdbench.configs import BuildTaskConfig
+from sdbench.errors import SdbenchError, unknown_name_error
+from sdbench.provenance import provenance
+from sdbench.source import SourceRequest
+from sdbench.task import TaskSpec, list_tasks, load_hooks, load_task
+from sdbench.task_data import (MANIFEST, SCHEMA_VERSION, SPLITS, content_hash, example_digest, k_histogram,
+                               read_manifest, write_split)
+from sdbench.types import Example, Skip
+
+MAX_LISTED_SKIPS = 50
+
+
+def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
+    """Build (or reuse) the task data described by cfg; returns the output folder."""
+    if cfg.list:
+        print(format_task_list())
+        return Path()
+    spec = load_task(cfg.task)
+    if cfg.source not in spec.sources:
+        raise unknown_name_error("source", cfg.source, spec.sources, where=f" of task {spec.name!r}")
+    src = spec.sources[cfg.source]
+    bad = [k for k in cfg.segments if not src.min_segments <= k <= src.max_segments]
+    if bad:
+        raise SdbenchError(f"--segments: source {cfg.source!r} of task {spec.name!r} supplies K in "
+                           f"[{src.min_segments}, {src.max_segments}]; it cannot supply K={bad}. "
+                           f"Pick values in that range.")
+    if src.kind == "real" and cfg.path is None:
+        raise SdbenchError(f"source {cfg.source!r} reads a local copy: pass --path DIR ({src.layout})")
+    if src.kind == "real" and not Path(cfg.path).is_dir():
+        raise SdbenchError(f"--path {cfg.path}: not a folder; expected {src.layout}")
+    options = resolve_options(spec, cfg.source, cfg.options)
+    config_record = config_dict(cfg, options)
+
+    out = cfg.out_dir
+    existing = read_manifest(out) if out.exists() else None
+    if existing is not None and existing["config"] == config_record and existing["task"]["version"] == spec.version:
+        if not quiet:
+            print(f"{out}: already built (content {existing['content_hash'][:12]}); reusing it")
+        return out
+    if out.exists() and any(out.iterdir()) and not cfg.overwrite:
+        what = (f"a different build (task {existing['task']['name']} v{existing['task']['version']}, "
+                f"source {existing['source']['name']}, seed {existing['seed']})" if existing else "other files")
+        raise SdbenchError(f"--out {out}: holds {what}; choose another --out or pass --overwrite")
+
+    hooks = load_hooks(spec)
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent if out.parent.exists() else None))
+    try:
+        manifest = _build_into(staging, spec, cfg, hooks.SOURCES[cfg.source], options, config_record, quiet)
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.chmod(0o755)
+        os.replace(staging, out)  # atomic: a reader never sees a half-written build
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    if not quiet:
+        print(summary_line(out, manifest))
+    return out
+
+
+def _build_into(folder: Path, spec: TaskSpec, cfg: BuildTaskConfig, source_fn, options: dict[str, Any],
+                config_record: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    splits: dict[str, Any] = {}
+    digests: dict[str, list[bytes]] = {}
+    source_hashes, files_read = {}, 0
+    for split, n in (("train", cfg.n_train), ("test", cfg.n_test)):
+        req = SourceRequest(task=spec, split=split, n=n, segments=tuple(cfg.segments), seed=cfg.seed,
+                            path=Path(cfg.path) if cfg.path else None, options=options)
+        examples: list[Example] = []
+        skips: dict[str, int] = {}
+        skipped: list[dict[str, str]] = []
+        bar = tqdm(total=n if n >= 0 else None, desc=f"{spec.name}/{cfg.source} {split}", unit="ex",
+                   disable=quiet or n == 0, file=sys.stderr, leave=False)
+        seen_ids: set[str] = set()
+        for item in source_fn(req) if n != 0 else ():
+            if isinstance(item, Skip):
+                if cfg.strict:
+                    raise SdbenchError(f"{item.record}: {item.reason} (--strict; drop --strict to skip "
+                                       "bad records and count them)")
+                skips[item.reason] = skips.get(item.reason, 0) + 1
+                if len(skipped) < MAX_LISTED_SKIPS:
+                    skipped.append({"record": item.record, "reason": item.reason})
+                continue
+            _check_example(item, spec, cfg.source, seen_ids)
+            examples.append(item)
+            bar.update(1)
+            if 0 <= n <= len(examples):
+                break
+        bar.close()
+        digests[split] = [example_digest(ex) for ex in examples]
+        write_split(examples, folder / "data" / split, fingerprint=content_hash({split: digests[split]})[:16])
+        splits[split] = {"count": len(examples), "k_histogram": k_histogram(examples),
+                         "skips": dict(sorted(skips.items())), "num_skipped": sum(skips.values()),
+                         "skipped_records": skipped}
+        source_hashes[split] = req.source_hash if req.files_read else None
+        files_read += req.files_read
+        if not quiet and skips:
+            print(f"{spec.name}/{cfg.source} {split}: skipped {sum(skips.values())} record(s): "
+                  + "; ".join(f"{r} ×{c}" for r, c in sorted(skips.items())), file=sys.stderr)
+    _check_counts(spec, cfg, splits)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "task": {"name": spec.name, "version": spec.version, "segment_label": spec.segment_label,
+                 "primary_metric": spec.primary_metric},
+        "source": {"name": cfg.source, "kind": spec.sources[cfg.source].kind,
+                   "path": str(cfg.path) if cfg.path else None, "files_read": files_read,
+                   "hash": source_hashes},
+        "seed": cfg.seed,
+        "config": config_record,
+        "splits": splits,
+        "content_hash": content_hash(digests),
+        "provenance": provenance("datasets", "pillow", "matplotlib", "numpy"),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _check_example(ex: Example, spec: TaskSpec, source: str, seen_ids: set[str]) -> None:
+    """The segment contract; a violation is a bug in the source, reported with the example id."""
+    where = f"task {spec.name} source {source} example {ex.id!r}"
+    if ex.id in seen_ids:
+        raise SdbenchError(f"{where}: duplicate id (source bug)")
+    seen_ids.add(ex.id)
+    if not ex.images or not ex.prompt or not ex.segments:
+        raise SdbenchError(f"{where}: needs images, a prompt and at least one segment (source bug)")
+    for i, seg in enumerate(ex.segments):
+        if seg.index != i or not seg.label or not isinstance(seg.reference, str):
+            raise SdbenchError(f"{where}: segment {i} breaks the contract (index/label/reference) (source bug)")
+    labels = [s.label for s in ex.segments]
+    if len(set(labels)) != len(labels):
+        raise SdbenchError(f"{where}: duplicate segment labels {labels} (source bug)")
+
+
+def _check_counts(spec: TaskSpec, cfg: BuildTaskConfig, splits: dict[str, Any]) -> None:
+    """Real sources: every requested K must appear somewhere, else say what the data has."""
+    found = {int(k) for s in splits.values() for k in s["k_histogram"]}
+    missing = [k for k in cfg.segments if k not in found]
+    total = sum(s["count"] for s in splits.values())
+    if total == 0 and (cfg.n_train or cfg.n_test):
+        skipped = sum(s["num_skipped"] for s in splits.values())
+        raise SdbenchError(f"{spec.name}/{cfg.source}: no example was built ({skipped} record(s) skipped); "
+                           f"check --path and --segments")
+    if missing and spec.sources[cfg.source].kind == "real":
+        hist = {k: sum(s["k_histogram"].get(k, 0) for s in splits.values()) for k in sorted(
+            {k for s in splits.values() for k in s["k_histogram"]}, key=int)}
+        raise SdbenchError(f"{spec.name}/{cfg.source}: the data has no example with K={missing}; "
+                           f"K found: {hist}. Drop those values from --segments.")
+
+
+def resolve_options(spec: TaskSpec, source: str, given: dict[str, str]) -> dict[str, Any]:
+    """task.yaml option defaults overridden by --options, coerced to the default's type."""
+    defaults = spec.sources[source].options
+    options = dict(defaults)
+    for key, raw in given.items():
+        if key not in defaults:
+            raise unknown_name_error("option", key, defaults, where=f" of {spec.name}/{source} (--options)")
+        kind = type(defaults[key])
+        try:
+            options[key] = _parse_option(kind, raw)
+        except ValueError:
+            raise SdbenchError(f"--options {key}: expected {kind.__name__}, got {raw!r}") from None
+    return options
+
+
+def _parse_option(kind: type, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return kind(raw)
+    if kind is bool:
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(raw)
+        return raw.lower() in ("true", "1", "yes")
+    return kind(raw)
+
+
+def config_dict(cfg: BuildTaskConfig, options: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a build (the manifest's config): everything but output/behaviour flags."""
+    record = asdict(cfg)
+    for key in ("out", "overwrite", "list", "strict"):
+        record.pop(key)
+    record["path"] = str(cfg.path) if cfg.path else None
+    record["segments"] = list(cfg.segments)
+    record["options"] = options
+    return json.loads(json.dumps(record, sort_keys=True))
+
+
+def summary_line(out: Path, manifest: dict[str, Any]) -> str:
+    parts = []
+    for split, s in manifest["splits"].items():
+        hist = " ".join(f"K{k}:{c}" for k, c in s["k_histogram"].items())
+        skipped = f", {s['num_skipped']} skipped" if s["num_skipped"] else ""
+        parts.append(f"{split} {s['count']} ({hist}{skipped})")
+    return f"{out}: {manifest['task']['name']} v{manifest['task']['version']} from {manifest['source']['name']}: " \
+           f"{'; '.join(parts)}; content {manifest['content_hash'][:12]}"
+
+
+def format_task_list() -> str:
+    rows = [("task", "version", "source", "kind", "K", "description")]
+    for name in sorted(list_tasks()):
+        spec = load_task(name)
+        for src in spec.sources.values():
+            rows.append((name, str(spec.version), src.name, src.kind, f"{src.min_segments}-{src.max_segments}",
+                         src.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5] for r in rows)

@@ -1,0 +1,163 @@
+"""Typed configs, one frozen dataclass per command, and the strict YAML loader.
+
+Settings apply in this order: `--config FILE.yaml` (keys == dataclass fields; unknown keys are errors),
+then command-line flags, then the dataclass defaults. `__post_init__` only validates (it never rewrites);
+derived values are properties. Each field's docstring is its `--help` text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sdbench.errors import SdbenchError, did_you_mean
+
+
+@dataclass(frozen=True)
+class BuildTaskConfig:
+    """`sdbench build-task`: build a task's train/test data from one source into a folder."""
+
+    task: str | None = None
+    """Task name (see `sdbench build-task --list`)."""
+    source: str = "synthetic"
+    """Source of the task: 'synthetic' (procedural, offline) or the task's real source (docci, multichartqa, mmsci)."""
+    path: Path | None = None
+    """Local copy of a real source in its official layout (see tasks/<task>/README.md)."""
+    segments: tuple[int, ...] = (1, 2, 4, 8)
+    """Numbers of segments K to build (comma- or space-separated: --segments 1,2,4,8)."""
+    n_train: int = 1000
+    """Train examples (synthetic: exactly; real: at most, -1 = all)."""
+    n_test: int = 200
+    """Test examples (synthetic: exactly; real: at most, -1 = all)."""
+    seed: int = 0
+    """Seed; the same seed and config give the same bytes."""
+    out: Path | None = None
+    """Output folder (default: runs/tasks/<task>-<source>-seed<seed>)."""
+    options: dict[str, str] = field(default_factory=dict)
+    """Source options as key value pairs (defaults and meaning in task.yaml), e.g. --options entanglement 0.8."""
+    strict: bool = False
+    """Fail on the first bad record instead of counting it as a skip."""
+    overwrite: bool = False
+    """Replace an output folder that holds a different build."""
+    list: bool = False
+    """List tasks, versions and sources, then exit."""
+
+    def __post_init__(self):
+        if not self.list and self.task is None:
+            raise SdbenchError("build-task: name a task (sdbench build-task TASK …) or pass --list")
+        if not self.segments or any(k < 1 for k in self.segments):
+            raise SdbenchError(f"--segments: need positive integers, got {self.segments}")
+        if len(set(self.segments)) != len(self.segments):
+            raise SdbenchError(f"--segments: {self.segments} lists a value twice")
+        for name in ("n_train", "n_test"):
+            if getattr(self, name) < -1:
+                raise SdbenchError(f"--{name.replace('_', '-')}: need >= 0 (or -1 = all), got {getattr(self, name)}")
+
+    @property
+    def out_dir(self) -> Path:
+        return self.out or Path("runs") / "tasks" / f"{self.task}-{self.source}-seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class ShowConfig:
+    """`sdbench show`: print a few examples of a built task and write a contact sheet PNG."""
+
+    folder: Path = Path("runs/tasks/multipanel-synthetic-seed0")
+    """A folder written by `sdbench build-task`."""
+    split: Literal["train", "test"] = "test"
+    """Which split to show."""
+    num: int = 3
+    """How many examples to print and draw."""
+    sheet: Path | None = None
+    """Where to write the contact sheet (default: FOLDER/contact_sheet_<split>.png)."""
+
+    def __post_init__(self):
+        if self.num < 1:
+            raise SdbenchError(f"--num: need >= 1, got {self.num}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """`sdbench pipeline`: the main job on the embedded default (build the synthetic tasks, show a sample)."""
+
+    out: Path = Path("runs/pipeline")
+    """Folder for everything the pipeline writes."""
+    tasks: tuple[str, ...] = ("multipanel", "multichart", "subfigure")
+    """Tasks to build from their synthetic source."""
+    segments: tuple[int, ...] = (1, 2, 4, 8)
+    """K values to build."""
+    n_train: int = 256
+    """Train examples per task."""
+    n_test: int = 64
+    """Test examples per task."""
+    seed: int = 0
+    """Seed for everything."""
+
+
+# ---- YAML configs ---------------------------------------------------------------------------------------
+def load_config(cls: type, path: str | Path) -> Any:
+    """Read a YAML file whose keys are `cls` fields (nested dataclasses as nested mappings).
+
+    Unknown keys are errors naming the file and the key."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SdbenchError(f"--config {path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise SdbenchError(f"--config {path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    return from_dict(cls, raw or {}, where=str(path))
+
+
+def from_dict(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise SdbenchError(f"{where}: expected a mapping of {cls.__name__} fields, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise SdbenchError(f"{where}: unknown key {key!r}{did_you_mean(str(key), fields)}; "
+                               f"valid keys: {', '.join(fields)}")
+        kwargs[key] = _coerce(hints[key], value, f"{where}: {key}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(non_none[0], value, where) if len(non_none) == 1 else value
+    if origin is tuple:
+        items = value if isinstance(value, list | tuple) else [value]
+        return tuple(_coerce(args[0], v, where) for v in items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SdbenchError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()} if args and args[1] is str else dict(value)
+    if origin is Literal:
+        if value not in args:
+            raise SdbenchError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if hint is Path:
+        return Path(value)
+    if hint in (int, float, str, bool):
+        if hint is bool and not isinstance(value, bool):
+            raise SdbenchError(f"{where}: expected true/false, got {value!r}")
+        if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise SdbenchError(f"{where}: expected an integer, got {value!r}")
+        if hint is float and not isinstance(value, int | float):
+            raise SdbenchError(f"{where}: expected a number, got {value!r}")
+        return hint(value)
+    return value

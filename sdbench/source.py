@@ -1,0 +1,137 @@
+"""What a task source receives (`SourceRequest`) and the safe way for it to read local data files.
+
+A source is a generator function `fn(req: SourceRequest) -> Iterator[Example | Skip]`, listed by name in its
+task's `hooks.py` (`SOURCES = {"synthetic": fn, "docci": fn2}`). Synthetic sources make `req.n` examples from
+`req.seed`; real sources read files under `req.path` *only* through `req.read_bytes` / `req.read_json` /
+`req.read_image`, which
+
+* refuse paths that escape the data folder (a record pointing at '../../etc/passwd' becomes a `Skip`),
+* turn missing / unreadable / undecodable files into one-line errors (`SdbenchError`) or `SkipRecord`,
+* feed every byte read into `req.source_hash`, so the manifest records exactly which data was used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sdbench.errors import SdbenchError
+from sdbench.types import Example, Skip
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from sdbench.task import TaskSpec
+
+
+class SkipRecord(Exception):
+    """Raised inside a source for one bad record; the source catches it and yields `Skip(record, reason)`."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class SourceRequest:
+    """Everything a source needs to produce one split."""
+
+    task: TaskSpec
+    """The task definition (label format, prompt template, options)."""
+    split: str
+    """'train' or 'test'."""
+    n: int
+    """Number of examples wanted; -1 means all a real source has."""
+    segments: tuple[int, ...]
+    """Allowed K values. Synthetic sources cycle through them; real sources keep records whose K is listed."""
+    seed: int
+    """Build seed; use `rng(i)` for a per-example generator so example i does not depend on n."""
+    path: Path | None = None
+    """Root of a real source's local copy (None for synthetic sources)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Source options from task.yaml defaults, overridden by `--options key=value`."""
+    _hash: Any = field(default_factory=hashlib.sha256, repr=False)
+    files_read: int = 0
+
+    # ---- determinism -----------------------------------------------------------------------------------
+    def rng(self, *key: object) -> random.Random:
+        """A `random.Random` seeded from (task, split, seed, *key) through SHA-256: stable across machines,
+        Python versions and n (example 7 is the same whether 10 or 10,000 are built)."""
+        material = json.dumps([self.task.name, self.split, self.seed, *key], default=str).encode()
+        return random.Random(int.from_bytes(hashlib.sha256(material).digest()[:8], "big"))
+
+    def k_for(self, i: int) -> int:
+        """K of synthetic example i: the segment counts are cycled so every K gets an equal share."""
+        return self.segments[i % len(self.segments)]
+
+    # ---- safe reading of a real source's files ---------------------------------------------------------
+    @property
+    def source_hash(self) -> str:
+        return self._hash.hexdigest()
+
+    def resolve(self, relative: str | Path) -> Path:
+        """`path / relative`, refusing anything that resolves outside the data folder (raises SkipRecord)."""
+        if self.path is None:
+            raise SdbenchError(f"source needs a data folder: pass --path DIR (task {self.task.name})")
+        root = self.path.resolve()
+        target = (root / relative).resolve()
+        if target != root and root not in target.parents:
+            raise SkipRecord(f"path escapes the data folder: {relative}")
+        return target
+
+    def read_bytes(self, relative: str | Path, *, required: bool = False) -> bytes:
+        """Read a file under the data folder and add it to the source hash.
+
+        A missing file is a `SkipRecord` (the record that named it is skipped), or a `SdbenchError` when
+        `required` (an annotation file without which nothing can be built)."""
+        target = self.resolve(relative)
+        try:
+            data = target.read_bytes()
+        except FileNotFoundError:
+            if required:
+                raise SdbenchError(f"{target}: file not found; check --path (expected the {self.task.name} "
+                                   f"source's official layout, see tasks/{self.task.name}/README.md)") from None
+            raise SkipRecord(f"file not found: {relative}") from None
+        except (IsADirectoryError, PermissionError, OSError) as exc:
+            if required:
+                raise SdbenchError(f"{target}: cannot read ({exc.__class__.__name__}); check permissions") from None
+            raise SkipRecord(f"file unreadable: {relative}") from None
+        self._hash.update(str(Path(relative).as_posix()).encode() + b"\0")
+        self._hash.update(hashlib.sha256(data).digest())
+        self.files_read += 1
+        return data
+
+    def read_json(self, relative: str | Path, *, required: bool = False) -> Any:
+        """Parse a JSON file; malformed JSON is a SkipRecord (or SdbenchError when required) naming the file
+        and the line of the error."""
+        data = self.read_bytes(relative, required=required)
+        try:
+            return json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            where = f"line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            if required:
+                raise SdbenchError(f"{self.resolve(relative)}: malformed JSON ({where}); "
+                                   "fix or re-download the file") from None
+            raise SkipRecord(f"malformed JSON: {relative}") from None
+
+    def read_image(self, relative: str | Path) -> Image:
+        """Decode an image to RGB; a file that does not decode is a SkipRecord."""
+        from PIL import Image as PILImage
+
+        data = self.read_bytes(relative)
+        try:
+            with PILImage.open(io.BytesIO(data)) as img:
+                img.load()
+                return img.convert("RGB")
+        except Exception:  # PIL raises many types for corrupt data; all mean the same thing here
+            raise SkipRecord(f"image does not decode: {relative}") from None
+
+
+SourceFn = Callable[[SourceRequest], Iterator[Example | Skip]]
+"""The signature of every source generator listed in a task's hooks.SOURCES."""
