@@ -1,0 +1,185 @@
+"""build-task on the toy fixture task: determinism, manifest, reuse, and every framework-level bad input."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sdbench.build_task import build_task
+from sdbench.cli import main
+from sdbench.configs import BuildTaskConfig
+from sdbench.errors import SdbenchError
+from sdbench.task_data import load_task_data
+
+
+def _build(out: Path, **kw) -> Path:
+    cfg = dict(task="toy", segments=(1, 2, 3), n_train=12, n_test=5, seed=0, out=out)
+    cfg.update(kw)
+    return build_task(BuildTaskConfig(**cfg), quiet=True)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes_different_seed_different(tmp_path):
+    a, b = _build(tmp_path / "a"), _build(tmp_path / "b")
+    c = _build(tmp_path / "c", seed=1)
+    assert _files(a) == _files(b)
+    ma, mc = load_task_data(a).manifest, load_task_data(c).manifest
+    assert ma["content_hash"] != mc["content_hash"]
+
+
+def test_example_i_does_not_depend_on_n(tmp_path):
+    small = list(load_task_data(_build(tmp_path / "s", n_train=4)).examples("train"))
+    large = list(load_task_data(_build(tmp_path / "l", n_train=12)).examples("train"))
+    assert [e.prompt for e in small] == [e.prompt for e in large[:4]]
+    assert [e.images[0].tobytes() for e in small] == [e.images[0].tobytes() for e in large[:4]]
+
+
+def test_manifest_records_counts_histogram_and_verifies(tmp_path):
+    data = load_task_data(_build(tmp_path / "a"), verify=True)
+    m = data.manifest
+    assert m["task"] == {"name": "toy", "version": 1, "segment_label": "Part {k}:", "primary_metric": "exact"}
+    assert m["splits"]["train"]["count"] == 12 and m["splits"]["test"]["count"] == 5
+    assert m["splits"]["train"]["k_histogram"] == {"1": 4, "2": 4, "3": 4}
+    assert m["config"]["options"] == {"size": 16, "bright": False}
+    assert m["seed"] == 0 and m["provenance"]["sdbench_version"]
+    ex = next(data.examples("train"))
+    assert ex.segments[0].label == "Part 1:" and ex.segments[0].answer == ex.segments[0].reference
+
+
+def test_load_back_is_identical_to_what_was_built(tmp_path):
+    from sdbench.source import SourceRequest
+    from sdbench.task import load_hooks, load_task
+
+    spec = load_task("toy")
+    req = SourceRequest(task=spec, split="train", n=12, segments=(1, 2, 3), seed=0, options={"size": 16, "bright": False})
+    built = list(load_hooks(spec).SOURCES["synthetic"](req))
+    loaded = list(load_task_data(_build(tmp_path / "a")).examples("train"))
+    assert [(e.id, e.prompt, e.segments, e.holistic_reference, e.meta) for e in built] == \
+           [(e.id, e.prompt, e.segments, e.holistic_reference, e.meta) for e in loaded]
+    assert [[i.tobytes() for i in e.images] for e in built] == [[i.tobytes() for i in e.images] for e in loaded]
+
+
+def test_tampered_data_fails_verification(tmp_path):
+    folder = _build(tmp_path / "a")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["content_hash"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SdbenchError, match="content hash"):
+        load_task_data(folder, verify=True)
+
+
+def test_rebuild_same_config_is_reused_and_different_config_refused(tmp_path):
+    folder = _build(tmp_path / "a")
+    mtime = (folder / "manifest.json").stat().st_mtime_ns
+    assert _build(tmp_path / "a") == folder and (folder / "manifest.json").stat().st_mtime_ns == mtime
+    with pytest.raises(SdbenchError, match="holds a different build.*--overwrite"):
+        _build(tmp_path / "a", seed=3)
+    _build(tmp_path / "a", seed=3, overwrite=True)
+    assert load_task_data(folder).manifest["seed"] == 3
+
+
+def test_out_folder_with_foreign_files_is_refused(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "notes.txt").write_text("mine")
+    with pytest.raises(SdbenchError, match="holds other files"):
+        _build(tmp_path / "x")
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(task="toi"), r"unknown task 'toi' \(did you mean 'toy'\?\)"),
+    (dict(source="file"), r"unknown source 'file' of task 'toy' \(did you mean 'files'\?\)"),
+    (dict(segments=(2, 9)), r"cannot supply K=\[9\]"),
+    (dict(source="files", segments=(1,)), "pass --path DIR"),
+    (dict(options={"sise": "3"}), "unknown option 'sise'.*did you mean 'size'"),
+    (dict(options={"size": "big"}), "--options size: expected int"),
+    (dict(options={"bright": "maybe"}), "--options bright: expected bool"),
+])
+def test_bad_build_requests(tmp_path, kw, message):
+    with pytest.raises(SdbenchError, match=message):
+        _build(tmp_path / "o", **kw)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(segments=()), "--segments"), (dict(segments=(0, 1)), "--segments"), (dict(segments=(1, 1)), "twice"),
+    (dict(n_train=-5), "--n-train"), (dict(task=None), "name a task"),
+])
+def test_bad_config_values(kw, message):
+    cfg = dict(task="toy")
+    cfg.update(kw)
+    with pytest.raises(SdbenchError, match=message):
+        BuildTaskConfig(**cfg)
+
+
+def test_real_source_skips_are_counted_and_listed(tmp_path, toy_files):
+    (toy_files / "images" / "1.png").write_bytes(b"not a png")
+    records = json.loads((toy_files / "records.json").read_text())
+    records.append({"id": "nocolour", "image": "0.png"})
+    records.append({"id": "escape", "image": "../../etc/passwd", "colour": "red"})
+    records.append({"id": "gone", "image": "missing.png", "colour": "red"})
+    (toy_files / "records.json").write_text(json.dumps(records))
+    folder = _build(tmp_path / "o", source="files", path=toy_files, segments=(1,), n_train=0, n_test=-1)
+    split = load_task_data(folder).manifest["splits"]["test"]
+    assert split["count"] == 2
+    assert split["skips"] == {"file not found: images/missing.png": 1, "image does not decode: images/1.png": 1,
+                              "missing field: colour": 1, "path escapes the data folder: images/../../etc/passwd": 1}
+    assert split["num_skipped"] == 4 and len(split["skipped_records"]) == 4
+    with pytest.raises(SdbenchError, match="--strict"):
+        _build(tmp_path / "p", source="files", path=toy_files, segments=(1,), n_train=0, n_test=-1, strict=True)
+
+
+def test_real_source_missing_or_malformed_annotation_file(tmp_path, toy_files):
+    with pytest.raises(SdbenchError, match="not a folder"):
+        _build(tmp_path / "o", source="files", path=tmp_path / "nowhere", segments=(1,))
+    (toy_files / "records.json").write_text('[{"id": 1,,}]')
+    with pytest.raises(SdbenchError, match=r"records.json: malformed JSON \(line 1\)"):
+        _build(tmp_path / "o", source="files", path=toy_files, segments=(1,))
+    (toy_files / "records.json").unlink()
+    with pytest.raises(SdbenchError, match="records.json: file not found"):
+        _build(tmp_path / "o", source="files", path=toy_files, segments=(1,))
+
+
+def test_source_hash_changes_with_the_data(tmp_path, toy_files):
+    m1 = load_task_data(_build(tmp_path / "a", source="files", path=toy_files, segments=(1,))).manifest
+    from PIL import Image
+    Image.new("RGB", (8, 8), "purple").save(toy_files / "images" / "0.png")
+    m2 = load_task_data(_build(tmp_path / "b", source="files", path=toy_files, segments=(1,))).manifest
+    assert m1["source"]["hash"]["train"] and m1["source"]["hash"] != m2["source"]["hash"]
+    assert m1["source"]["files_read"] == 8  # (records.json + 3 images) per split
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path, capsys):
+    assert main(["build-task", "toi", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "did you mean 'toy'" in err and "Traceback" not in err
+
+
+def test_cli_comma_lists_config_file_and_unknown_keys(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("task: toy\nsegments: [1, 2]\nn_train: 3\nn_test: 2\n")
+    assert main(["build-task", "--config", str(cfg), "--segments", "1,3", "--out", str(tmp_path / "o")]) == 0
+    assert load_task_data(tmp_path / "o").manifest["config"]["segments"] == [1, 3]
+    cfg.write_text("task: toy\nsegmnets: [1]\n")
+    assert main(["build-task", "--config", str(cfg)]) == 2
+    assert "unknown key 'segmnets' (did you mean 'segments'?)" in capsys.readouterr().err
+    cfg.write_text("task: toy\nn_train: lots\n")
+    assert main(["build-task", "--config", str(cfg)]) == 2
+    assert "n_train: expected an integer" in capsys.readouterr().err
+
+
+def test_list_shows_tasks_versions_and_sources(capsys):
+    assert main(["build-task", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "toy" in out and "files" in out and "synthetic" in out and "1-6" in out
+
+
+def test_show_prints_examples_and_writes_contact_sheet(tmp_path, capsys):
+    folder = _build(tmp_path / "a")
+    assert main(["show", str(folder), "--num", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Part 1:" in out and "content" in out
+    from PIL import Image
+    with Image.open(folder / "contact_sheet_test.png") as sheet:
+        assert sheet.width == 1400 and sheet.height > 20
