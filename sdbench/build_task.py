@@ -11,6 +11,7 @@ Bad records become counted skips (reported on screen and in the manifest), or an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -46,6 +47,9 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
         raise SdbenchError(f"--segments: source {cfg.source!r} of task {spec.name!r} supplies K in "
                            f"[{src.min_segments}, {src.max_segments}]; it cannot supply K={bad}. "
                            f"Pick values in that range.")
+    if src.kind == "synthetic" and min(cfg.n_train, cfg.n_test) < 0:
+        raise SdbenchError(f"source {cfg.source!r} is synthetic: --n-train/--n-test need a count (-1 = all is "
+                           "for real sources)")
     if src.kind == "real" and cfg.path is None:
         raise SdbenchError(f"source {cfg.source!r} reads a local copy: pass --path DIR ({src.layout})")
     if src.kind == "real" and not Path(cfg.path).is_dir():
@@ -53,21 +57,29 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
     options = resolve_options(spec, cfg.source, cfg.options)
     config_record = config_dict(cfg, options)
 
+    code = code_hash(spec)
     out = cfg.out_dir
     existing = read_manifest(out) if out.exists() else None
-    if existing is not None and existing["config"] == config_record and existing["task"]["version"] == spec.version:
+    if existing is not None and existing["config"] == config_record and existing["code_hash"] == code:
         if not quiet:
             print(f"{out}: already built (content {existing['content_hash'][:12]}); reusing it")
         return out
     if out.exists() and any(out.iterdir()) and not cfg.overwrite:
-        what = (f"a different build (task {existing['task']['name']} v{existing['task']['version']}, "
-                f"source {existing['source']['name']}, seed {existing['seed']})" if existing else "other files")
+        if existing is None:
+            what = "other files"
+        elif existing["config"] == config_record:
+            what = "a different build of the same config (task.yaml, hooks or generators changed since)"
+        else:
+            what = (f"a different build (task {existing['task']['name']} v{existing['task']['version']}, "
+                    f"source {existing['source']['name']}, seed {existing['seed']})")
         raise SdbenchError(f"--out {out}: holds {what}; choose another --out or pass --overwrite")
 
     hooks = load_hooks(spec)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent if out.parent.exists() else None))
     try:
         manifest = _build_into(staging, spec, cfg, hooks.SOURCES[cfg.source], options, config_record, quiet)
+        manifest["code_hash"] = code
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +148,6 @@ def _build_into(folder: Path, spec: TaskSpec, cfg: BuildTaskConfig, source_fn, o
         "content_hash": content_hash(digests),
         "provenance": provenance("datasets", "pillow", "matplotlib", "numpy"),
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest
 
 
@@ -170,6 +181,19 @@ def _check_counts(spec: TaskSpec, cfg: BuildTaskConfig, splits: dict[str, Any]) 
             {k for s in splits.values() for k in s["k_histogram"]}, key=int)}
         raise SdbenchError(f"{spec.name}/{cfg.source}: the data has no example with K={missing}; "
                            f"K found: {hist}. Drop those values from --segments.")
+
+
+def code_hash(spec: TaskSpec) -> str:
+    """SHA-256 of the code and definitions that make the data: the task folder's task.yaml and hooks.py, the
+    source modules, and the on-disk schema. A build folder is reused only when this and the config match,
+    so editing a prompt or a generator never silently serves stale data."""
+    package = Path(__file__).resolve().parent
+    files = [spec.folder / "task.yaml", spec.folder / "hooks.py", package / "task_data.py", package / "source.py",
+             *sorted((package / "sources").glob("*.py"))]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
 
 
 def resolve_options(spec: TaskSpec, source: str, given: dict[str, str]) -> dict[str, Any]:

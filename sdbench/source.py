@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,11 +32,19 @@ if TYPE_CHECKING:
 
 
 class SkipRecord(Exception):
-    """Raised inside a source for one bad record; the source catches it and yields `Skip(record, reason)`."""
+    """Raised inside a source for one bad record; the source catches it and yields `Skip(record, reason)`.
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
+    `reason` is short and groupable ('file not found'); `path` names the file involved, if any, and belongs
+    in the Skip's record, not its reason, so the manifest counts one reason for many files."""
+
+    def __init__(self, reason: str, path: str | Path | None = None):
+        super().__init__(f"{reason}: {path}" if path is not None else reason)
         self.reason = reason
+        self.path = None if path is None else Path(path).as_posix()
+
+    def to_skip(self, record: str) -> Skip:
+        """The Skip to yield: the record, with the file involved, and the groupable reason."""
+        return Skip(f"{record} ({self.path})" if self.path else record, self.reason)
 
 
 @dataclass
@@ -76,14 +85,17 @@ class SourceRequest:
         return self._hash.hexdigest()
 
     def resolve(self, relative: str | Path) -> Path:
-        """`path / relative`, refusing anything that resolves outside the data folder (raises SkipRecord)."""
+        """`path / relative`, refusing a name that leaves the data folder ('../x', '/etc/x'; raises SkipRecord).
+
+        The check is on the written path, not on symlink targets: an `images/` folder that is a symlink to
+        another disk is fine, an annotation naming '../../etc/passwd' is not."""
         if self.path is None:
             raise SdbenchError(f"source needs a data folder: pass --path DIR (task {self.task.name})")
-        root = self.path.resolve()
-        target = (root / relative).resolve()
-        if target != root and root not in target.parents:
-            raise SkipRecord(f"path escapes the data folder: {relative}")
-        return target
+        root = os.path.normpath(os.path.abspath(self.path))
+        target = os.path.normpath(os.path.join(root, relative))
+        if target != root and not target.startswith(root + os.sep):
+            raise SkipRecord("path escapes the data folder", relative)
+        return Path(target)
 
     def read_bytes(self, relative: str | Path, *, required: bool = False) -> bytes:
         """Read a file under the data folder and add it to the source hash.
@@ -97,11 +109,11 @@ class SourceRequest:
             if required:
                 raise SdbenchError(f"{target}: file not found; check --path (expected the {self.task.name} "
                                    f"source's official layout, see tasks/{self.task.name}/README.md)") from None
-            raise SkipRecord(f"file not found: {relative}") from None
+            raise SkipRecord("file not found", relative) from None
         except (IsADirectoryError, PermissionError, OSError) as exc:
             if required:
                 raise SdbenchError(f"{target}: cannot read ({exc.__class__.__name__}); check permissions") from None
-            raise SkipRecord(f"file unreadable: {relative}") from None
+            raise SkipRecord("file unreadable", relative) from None
         self._hash.update(str(Path(relative).as_posix()).encode() + b"\0")
         self._hash.update(hashlib.sha256(data).digest())
         self.files_read += 1
@@ -118,7 +130,7 @@ class SourceRequest:
             if required:
                 raise SdbenchError(f"{self.resolve(relative)}: malformed JSON ({where}); "
                                    "fix or re-download the file") from None
-            raise SkipRecord(f"malformed JSON: {relative}") from None
+            raise SkipRecord("malformed JSON", relative) from None
 
     def read_image(self, relative: str | Path) -> Image:
         """Decode an image to RGB; a file that does not decode is a SkipRecord."""
@@ -130,7 +142,7 @@ class SourceRequest:
                 img.load()
                 return img.convert("RGB")
         except Exception:  # PIL raises many types for corrupt data; all mean the same thing here
-            raise SkipRecord(f"image does not decode: {relative}") from None
+            raise SkipRecord("image does not decode", relative) from None
 
 
 SourceFn = Callable[[SourceRequest], Iterator[Example | Skip]]

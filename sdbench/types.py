@@ -28,7 +28,7 @@ class Segment:
     answer: str | None = None
     """Short verifiable answer where the source has one (multichart), else None."""
     facts: tuple[str, ...] = ()
-    """Canonical verifiable facts (synthetic sources), e.g. 'object|red|large|circle'. Empty if none."""
+    """Canonical verifiable facts (synthetic sources), e.g. 'object:large red circle'. Empty if none."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Source-specific, JSON-serialisable extras (e.g. MultiChartQA chart index, sub-question)."""
 

@@ -81,6 +81,29 @@ def test_rebuild_same_config_is_reused_and_different_config_refused(tmp_path):
     assert load_task_data(folder).manifest["seed"] == 3
 
 
+def test_edited_task_definition_is_rebuilt_not_reused(tmp_path, monkeypatch):
+    import shutil
+
+    tasks = tmp_path / "tasks"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "tasks" / "toy", tasks / "toy")
+    monkeypatch.setenv("SDBENCH_TASKS_PATH", str(tasks))
+    folder = _build(tmp_path / "a")
+    yaml_path = tasks / "toy" / "task.yaml"
+    yaml_path.write_text(yaml_path.read_text().replace("Name the colour", "Say the colour"))
+    with pytest.raises(SdbenchError, match="holds a different build"):
+        _build(tmp_path / "a")
+    _build(tmp_path / "a", overwrite=True)
+    assert next(load_task_data(folder).examples("test")).prompt.startswith("Say the colour")
+
+
+def test_symlinked_image_folder_is_read_but_escaping_names_are_not(tmp_path, toy_files):
+    real_images = tmp_path / "elsewhere"
+    (toy_files / "images").rename(real_images)
+    (toy_files / "images").symlink_to(real_images)
+    folder = _build(tmp_path / "o", source="files", path=toy_files, segments=(1,), n_train=0, n_test=-1)
+    assert load_task_data(folder).manifest["splits"]["test"]["count"] == 3
+
+
 def test_out_folder_with_foreign_files_is_refused(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "notes.txt").write_text("mine")
@@ -93,6 +116,7 @@ def test_out_folder_with_foreign_files_is_refused(tmp_path):
     (dict(source="file"), r"unknown source 'file' of task 'toy' \(did you mean 'files'\?\)"),
     (dict(segments=(2, 9)), r"cannot supply K=\[9\]"),
     (dict(source="files", segments=(1,)), "pass --path DIR"),
+    (dict(n_train=-1), "synthetic: --n-train/--n-test need a count"),
     (dict(options={"sise": "3"}), "unknown option 'sise'.*did you mean 'size'"),
     (dict(options={"size": "big"}), "--options size: expected int"),
     (dict(options={"bright": "maybe"}), "--options bright: expected bool"),
@@ -123,9 +147,10 @@ def test_real_source_skips_are_counted_and_listed(tmp_path, toy_files):
     folder = _build(tmp_path / "o", source="files", path=toy_files, segments=(1,), n_train=0, n_test=-1)
     split = load_task_data(folder).manifest["splits"]["test"]
     assert split["count"] == 2
-    assert split["skips"] == {"file not found: images/missing.png": 1, "image does not decode: images/1.png": 1,
-                              "missing field: colour": 1, "path escapes the data folder: images/../../etc/passwd": 1}
-    assert split["num_skipped"] == 4 and len(split["skipped_records"]) == 4
+    assert split["skips"] == {"file not found": 1, "image does not decode": 1, "missing field: colour": 1,
+                              "path escapes the data folder": 1}
+    assert split["num_skipped"] == 4
+    assert {"record": "records.json[1] (images/1.png)", "reason": "image does not decode"} in split["skipped_records"]
     with pytest.raises(SdbenchError, match="--strict"):
         _build(tmp_path / "p", source="files", path=toy_files, segments=(1,), n_train=0, n_test=-1, strict=True)
 
