@@ -1,0 +1,1 @@
+"""Task sources: procedural generators and loaders of real datasets, one module per noun."""
