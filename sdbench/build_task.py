@@ -60,7 +60,7 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
     code = code_hash(spec)
     out = cfg.out_dir
     existing = read_manifest(out) if out.exists() else None
-    if existing is not None and existing["config"] == config_record and existing["code_hash"] == code:
+    if existing is not None and existing["config"] == config_record and existing.get("code_hash") == code:
         if not quiet:
             print(f"{out}: already built (content {existing['content_hash'][:12]}); reusing it")
         return out
@@ -125,7 +125,8 @@ def _build_into(folder: Path, spec: TaskSpec, cfg: BuildTaskConfig, source_fn, o
                 break
         bar.close()
         digests[split] = [example_digest(ex) for ex in examples]
-        write_split(examples, folder / "data" / split, fingerprint=content_hash({split: digests[split]})[:16])
+        if examples:  # an empty split has no data folder; TaskData reads it as empty
+            write_split(examples, folder / "data" / split, fingerprint=content_hash({split: digests[split]})[:16])
         splits[split] = {"count": len(examples), "k_histogram": k_histogram(examples),
                          "skips": dict(sorted(skips.items())), "num_skipped": sum(skips.values()),
                          "skipped_records": skipped}

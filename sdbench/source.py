@@ -75,6 +75,14 @@ class SourceRequest:
         material = json.dumps([self.task.name, self.split, self.seed, *key], default=str).encode()
         return random.Random(int.from_bytes(hashlib.sha256(material).digest()[:8], "big"))
 
+    def in_split(self, key: object, test_fraction: float) -> bool:
+        """Whether the item `key` (e.g. a MultiChartQA group) belongs to this request's split, for sources that
+        ship without splits. The draw depends on (task, seed, key) only, not on the split, so train and test
+        builds agree: every key lands in exactly one of them, a `test_fraction` share of keys in test."""
+        material = json.dumps([self.task.name, "split", self.seed, key], default=str).encode()
+        u = int.from_bytes(hashlib.sha256(material).digest()[:8], "big") / 2**64
+        return (u < test_fraction) == (self.split == "test")
+
     def k_for(self, i: int) -> int:
         """K of synthetic example i: the segment counts are cycled so every K gets an equal share."""
         return self.segments[i % len(self.segments)]

@@ -123,11 +123,17 @@ class TaskData:
 
     def dataset(self, split: str):
         """The raw HF dataset of a split (images decode to PIL on access)."""
-        from datasets import load_from_disk
+        from datasets import Dataset, load_from_disk
 
         if split not in self.manifest["splits"]:
             raise SdbenchError(f"{self.folder}: no split {split!r}; it has {sorted(self.manifest['splits'])}")
-        return load_from_disk(str(self.folder / "data" / split))
+        if self.manifest["splits"][split]["count"] == 0:
+            return Dataset.from_dict({name: [] for name in features()}, features=features())
+        path = self.folder / "data" / split
+        if not path.is_dir():
+            raise SdbenchError(f"{path}: missing although the manifest lists {self.manifest['splits'][split]['count']} "
+                               "examples; the build folder is incomplete, rebuild it")
+        return load_from_disk(str(path))
 
     def examples(self, split: str) -> Iterator[Example]:
         for row in self.dataset(split):

@@ -62,6 +62,27 @@ def test_load_back_is_identical_to_what_was_built(tmp_path):
     assert [[i.tobytes() for i in e.images] for e in built] == [[i.tobytes() for i in e.images] for e in loaded]
 
 
+def test_empty_split_reads_back_empty(tmp_path):
+    data = load_task_data(_build(tmp_path / "a", n_test=0), verify=True)
+    assert data.manifest["splits"]["test"]["count"] == 0
+    assert list(data.examples("test")) == [] and len(data.dataset("test")) == 0
+    assert len(list(data.examples("train"))) == 12
+
+
+def test_in_split_puts_every_key_in_exactly_one_split():
+    from sdbench.source import SourceRequest
+    from sdbench.task import load_task
+
+    spec = load_task("toy")
+    train, test = (SourceRequest(task=spec, split=s, n=-1, segments=(1,), seed=5) for s in ("train", "test"))
+    keys = [f"group_{i}" for i in range(400)]
+    in_test = [k for k in keys if test.in_split(k, 0.25)]
+    assert all(train.in_split(k, 0.25) != test.in_split(k, 0.25) for k in keys)
+    assert 70 <= len(in_test) <= 130  # 100 expected
+    other_seed = SourceRequest(task=spec, split="test", n=-1, segments=(1,), seed=6)
+    assert in_test != [k for k in keys if other_seed.in_split(k, 0.25)]
+
+
 def test_tampered_data_fails_verification(tmp_path):
     folder = _build(tmp_path / "a")
     manifest = json.loads((folder / "manifest.json").read_text())
