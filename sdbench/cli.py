@@ -14,19 +14,21 @@ from typing import Any
 
 from sdbench.errors import SdbenchError
 
-COMMA_LISTS = {"--segments", "--tasks"}
+COMMA_LISTS = {"--segments", "--tasks", "--metrics"}
 POSITIONAL = {"build-task": "task", "show": "folder"}
 
 
 def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
     from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig, PipelineConfig, ShowConfig
+    from sdbench.configs import BuildTaskConfig, PipelineConfig, ScoreConfig, ShowConfig
     from sdbench.pipeline import pipeline
+    from sdbench.score import score
     from sdbench.show import show
 
     return {
         "build-task": (BuildTaskConfig, build_task, "build a task's data from a source"),
         "show": (ShowConfig, show, "print examples of a built task and write a contact sheet"),
+        "score": (ScoreConfig, score, "score your own model's outputs (JSONL) against a built task"),
         "pipeline": (PipelineConfig, pipeline, "run the main job end to end on the embedded default"),
     }
 

@@ -81,6 +81,35 @@ class ShowConfig:
 
 
 @dataclass(frozen=True)
+class ScoreConfig:
+    """`sdbench score`: score your own model's outputs against a built task, without running any model."""
+
+    task: Path | None = None
+    """A folder written by `sdbench build-task`."""
+    predictions: Path | None = None
+    """JSONL, one {"id": ..., "response": ...} per line (ids are the task's example ids)."""
+    out: Path | None = None
+    """Output folder for scores.jsonl and summary.json (default: next to the predictions file)."""
+    split: Literal["train", "test"] = "test"
+    """Split the predictions answer."""
+    metrics: tuple[str, ...] = ()
+    """Metrics to compute (default: the task's; comma-separated)."""
+    missing: Literal["zero", "skip"] = "zero"
+    """Task examples without a prediction: score them as an empty response ('zero') or leave them out ('skip'
+    — the summary then covers fewer examples and says so)."""
+    strict: bool = False
+    """Fail on any invalid, duplicate, unknown or missing prediction instead of counting it."""
+
+    def __post_init__(self):
+        if self.task is None or self.predictions is None:
+            raise SdbenchError("score: pass --task BUILD_DIR and --predictions FILE.jsonl")
+
+    @property
+    def out_dir(self) -> Path:
+        return self.out or Path(self.predictions).with_suffix("").parent / (Path(self.predictions).stem + "_scores")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """`sdbench pipeline`: the main job on the embedded default (build the synthetic tasks, show a sample)."""
 

@@ -13,9 +13,12 @@ task.yaml (read with `yaml.safe_load`, validated strictly; unknown keys are erro
     sources:
       synthetic: {kind: synthetic, description: …, segments: {min: 1, max: 16}, options: {…}}
       docci:     {kind: real, description: …, layout: …, citation: …, license: …, segments: {…}}
-    rewards: [fact_f1]               # per-segment reward names
-    metrics: [fact_f1, …]            # metrics reported by eval / score
+    rewards: [fact_f1, cider_d]      # per-segment reward metrics the task offers (the first is the default)
+    metrics: [fact_f1, …]            # metrics reported by eval / score (sdbench.rewards.registry.METRICS)
     primary_metric: fact_f1
+    holistic_reward: mean            # optional: rollout-level reward, 'mean' of segment rewards or a whole metric
+
+A source may override `reward`, `holistic_reward` and `primary_metric` (e.g. DOCCI has no facts: cider_d).
 
 hooks.py defines, by fixed name:
     SOURCES: dict[str, SourceFn]     # one generator per source listed in task.yaml (required)
@@ -36,14 +39,16 @@ from sdbench.errors import SdbenchError, did_you_mean, unknown_name_error
 
 REPO_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 TASK_KEYS = {"name", "version", "description", "segment_label", "prompt", "sources", "rewards", "metrics",
-             "primary_metric"}
-SOURCE_KEYS = {"kind", "description", "segments", "options", "prompt", "layout", "citation", "license", "url"}
+             "primary_metric", "holistic_reward"}
+OPTIONAL_TASK_KEYS = {"description", "holistic_reward"}
+SOURCE_KEYS = {"kind", "description", "segments", "options", "prompt", "layout", "citation", "license", "url",
+               "reward", "holistic_reward", "primary_metric"}
 PROMPT_FIELDS = {"num_segments", "labels", "first_label", "last_label", "question", "questions"}
 
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One source of a task, as declared in task.yaml."""
+    """One source of a task, as declared in task.yaml (reward fields None: the task's)."""
 
     name: str
     kind: str  # 'synthetic' | 'real'
@@ -56,6 +61,9 @@ class SourceSpec:
     citation: str = ""
     license: str = ""
     url: str = ""
+    reward: str | None = None
+    holistic_reward: str | None = None
+    primary_metric: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,17 @@ class TaskSpec:
     metrics: tuple[str, ...]
     primary_metric: str
     folder: Path
+    holistic_reward: str = "mean"
+
+    def reward_for(self, source: str) -> str:
+        """The per-segment reward metric of a source (its own, else the task's first)."""
+        return self.sources[source].reward or self.rewards[0]
+
+    def holistic_for(self, source: str) -> str:
+        return self.sources[source].holistic_reward or self.holistic_reward
+
+    def primary_metric_for(self, source: str) -> str:
+        return self.sources[source].primary_metric or self.primary_metric
 
     def label(self, k: int) -> str:
         """Label of the segment numbered k (1-based): 'Panel 3:', '(c)'.
@@ -160,7 +179,7 @@ def _load_spec(folder: Path) -> TaskSpec:
     if not isinstance(raw, dict):
         raise SdbenchError(f"{path}: must be a mapping of task fields")
     _check_keys(raw, TASK_KEYS, str(path))
-    for key in TASK_KEYS - {"description"}:
+    for key in TASK_KEYS - OPTIONAL_TASK_KEYS:
         if key not in raw:
             raise SdbenchError(f"{path}: missing field {key!r}")
     if raw["name"] != folder.name:
@@ -186,20 +205,53 @@ def _load_spec(folder: Path) -> TaskSpec:
             name=src_name, kind=src["kind"], description=str(src.get("description", "")), min_segments=lo,
             max_segments=hi, options=dict(src.get("options") or {}), prompt=src.get("prompt"),
             layout=str(src.get("layout", "")), citation=str(src.get("citation", "")),
-            license=str(src.get("license", "")), url=str(src.get("url", "")))
+            license=str(src.get("license", "")), url=str(src.get("url", "")), reward=src.get("reward"),
+            holistic_reward=src.get("holistic_reward"), primary_metric=src.get("primary_metric"))
     if not sources:
         raise SdbenchError(f"{path}: sources: at least one source is needed")
     metrics = tuple(raw["metrics"])
-    if raw["primary_metric"] not in metrics:
-        raise SdbenchError(f"{path}: primary_metric {raw['primary_metric']!r} is not in metrics {list(metrics)}")
+    rewards = tuple(raw["rewards"] or ())
+    holistic = raw.get("holistic_reward", "mean")
+    _check_metric_names(path, metrics, rewards, holistic, raw["primary_metric"], sources)
     try:
         format_label(raw["segment_label"], 1)
     except (KeyError, IndexError, ValueError):
         raise SdbenchError(f"{path}: segment_label {raw['segment_label']!r} may only use {{k}} or {{letter}}") from None
     return TaskSpec(name=raw["name"], version=raw["version"], description=str(raw.get("description", "")),
                     segment_label=raw["segment_label"], prompt=raw["prompt"], sources=sources,
-                    rewards=tuple(raw["rewards"]), metrics=metrics, primary_metric=raw["primary_metric"],
-                    folder=folder)
+                    rewards=rewards, metrics=metrics, primary_metric=raw["primary_metric"], folder=folder,
+                    holistic_reward=holistic)
+
+
+def _check_metric_names(path: Path, metrics: tuple[str, ...], rewards: tuple[str, ...], holistic: str,
+                        primary: str, sources: dict[str, SourceSpec]) -> None:
+    """Every metric named in task.yaml exists, rewards are segment metrics, holistic rewards whole ones."""
+    from sdbench.rewards.registry import METRICS
+
+    def check(name: str, field_name: str, level: str | None = None) -> None:
+        if name not in METRICS:
+            raise SdbenchError(f"{path}: {field_name}: unknown metric {name!r}{did_you_mean(name, METRICS)}; "
+                               f"see sdbench/rewards/registry.py")
+        if level and METRICS[name].level != level:
+            raise SdbenchError(f"{path}: {field_name}: {name!r} is a {METRICS[name].level} metric; need a {level} one")
+
+    if not rewards:
+        raise SdbenchError(f"{path}: rewards: name at least one per-segment reward metric")
+    for name in metrics:
+        check(name, "metrics")
+    for name in rewards:
+        check(name, "rewards", "segment")
+    for src in sources.values():
+        if src.reward is not None:
+            check(src.reward, f"sources.{src.name}.reward", "segment")
+    for field_name, value in [("holistic_reward", holistic)] + [
+            (f"sources.{s.name}.holistic_reward", s.holistic_reward) for s in sources.values()]:
+        if value is not None and value != "mean":
+            check(value, field_name, "whole")
+    for field_name, value in [("primary_metric", primary)] + [
+            (f"sources.{s.name}.primary_metric", s.primary_metric) for s in sources.values()]:
+        if value is not None and value not in metrics:
+            raise SdbenchError(f"{path}: {field_name} {value!r} is not in metrics {list(metrics)}")
 
 
 def _check_keys(raw: dict, allowed: set[str], where: str) -> None:

@@ -40,7 +40,7 @@ def test_example_i_does_not_depend_on_n(tmp_path):
 def test_manifest_records_counts_histogram_and_verifies(tmp_path):
     data = load_task_data(_build(tmp_path / "a"), verify=True)
     m = data.manifest
-    assert m["task"] == {"name": "toy", "version": 1, "segment_label": "Part {k}:", "primary_metric": "exact"}
+    assert m["task"] == {"name": "toy", "version": 1, "segment_label": "Part {k}:", "primary_metric": "chart_answer"}
     assert m["splits"]["train"]["count"] == 12 and m["splits"]["test"]["count"] == 5
     assert m["splits"]["train"]["k_histogram"] == {"1": 4, "2": 4, "3": 4}
     assert m["config"]["options"] == {"size": 16, "bright": False}

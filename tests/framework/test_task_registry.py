@@ -38,7 +38,7 @@ def _copy_toy(tmp_path, monkeypatch, edit) -> str:
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t + "colour: red\n", "unknown key 'colour'"),
     (lambda t: t.replace("version: 1", "version: one"), "version must be a positive integer"),
-    (lambda t: t.replace("primary_metric: exact", "primary_metric: f1"), "primary_metric 'f1' is not in metrics"),
+    (lambda t: t.replace("primary_metric: chart_answer", "primary_metric: f1"), "primary_metric 'f1' is not in metrics"),
     (lambda t: t.replace("{num_segments} squares", "{num_segment} squares"), "unknown placeholder {num_segment}"),
     (lambda t: t.replace("kind: synthetic", "kind: fake"), "kind: must be 'synthetic' or 'real'"),
     (lambda t: t.replace("{min: 1, max: 6}", "{min: 3, max: 2}"), "segments: need integers"),

@@ -1,0 +1,83 @@
+"""The shared scoring path: segments -> per-segment metrics and rewards -> holistic reward, on real task data."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sdbench.errors import SdbenchError
+from sdbench.scoring import Scorer
+from sdbench.task import load_task
+
+
+def _scorer(built, task, **kw):
+    data = built(task)
+    corpus = list(data.examples("test"))
+    return Scorer(load_task(task), "synthetic", corpus, **kw), corpus
+
+
+def _example_with_k(examples, k):
+    return next(ex for ex in examples if ex.num_segments == k)
+
+
+def test_reference_scores_one_and_missing_segment_scores_zero(built):
+    scorer, examples = _scorer(built, "multipanel", metrics=("fact_f1", "fact_precision", "fact_recall"))
+    ex = _example_with_k(examples, 4)
+    perfect = scorer.score([ex], [ex.holistic_reference])[0]
+    assert perfect.segment_rewards == [1.0, 1.0, 1.0, 1.0] and perfect.holistic_reward == 1.0
+    assert perfect.metrics == {"fact_f1": 1.0, "fact_precision": 1.0, "fact_recall": 1.0}
+    lines = ex.holistic_reference.split("\n")
+    without_panel_3 = "\n".join(line for line in lines if not line.startswith("Panel 3:"))
+    s = scorer.score([ex], [without_panel_3])[0]
+    assert s.segment_rewards == [1.0, 1.0, 0.0, 1.0]
+    assert s.holistic_reward == 0.75 and s.metrics["fact_f1"] == 0.75
+    assert [seg["found"] for seg in s.segments] == [True, True, False, True]
+    assert s.format["num_missing"] == 1 and s.format["num_found"] == 3
+
+
+def test_a_fact_about_another_panel_counts_against_this_panel(built):
+    scorer, examples = _scorer(built, "multipanel", metrics=("fact_f1", "fact_precision", "fact_recall"))
+    ex = _example_with_k(examples, 2)
+    one, two = ex.segments
+    response = f"Panel 1: {one.reference} {two.reference}\nPanel 2: {two.reference}"
+    s = scorer.score([ex], [response])[0]
+    seg1 = s.segments[0]["metrics"]
+    assert seg1["fact_recall"] == 1.0
+    wrong = {f for f in two.facts} - {f for f in one.facts}
+    stated = len(set(one.facts) | wrong)
+    assert seg1["fact_precision"] == pytest.approx(len(one.facts) / stated)
+    assert s.segments[1]["metrics"]["fact_f1"] == 1.0
+
+
+def test_multichart_answers_and_official_score(built):
+    scorer, examples = _scorer(built, "multichart")
+    ex = _example_with_k(examples, 2)
+    right = "\n".join(f"{s.label} {s.answer}" for s in ex.segments)
+    half = f"{ex.segments[0].label} {ex.segments[0].answer}\n{ex.segments[1].label} definitely not it"
+    a, b = scorer.score([ex, ex], [right, half])
+    assert a.segment_rewards == [1.0, 1.0] and a.metrics["chart_answer"] == 1.0
+    assert b.segment_rewards == [1.0, 0.0] and b.holistic_reward == 0.5
+    assert a.metrics["multichartqa_official"] is not None and 0.0 <= b.metrics["multichartqa_official"] <= 1.0
+
+
+def test_reward_and_holistic_overrides_are_validated(built):
+    with pytest.raises(SdbenchError, match="whole-output metric"):
+        _scorer(built, "multichart", reward="multichartqa_official")
+    with pytest.raises(SdbenchError, match="must be 'mean' or a whole-output metric"):
+        _scorer(built, "multichart", holistic="chart_answer")
+    with pytest.raises(SdbenchError, match="unknown metric 'chart_answr'"):
+        _scorer(built, "multichart", metrics=("chart_answr",))
+    scorer, examples = _scorer(built, "multichart", holistic="multichartqa_official")
+    ex = _example_with_k(examples, 2)
+    s = scorer.score([ex], ["\n".join(f"{seg.label} {seg.answer}" for seg in ex.segments)])[0]
+    assert s.holistic_reward == s.metrics["multichartqa_official"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=300)), min_size=3, max_size=3))
+def test_scoring_never_raises_on_any_output(built, responses):
+    for task in ("multipanel", "multichart"):
+        scorer, examples = _scorer(built, task, metrics=None if task == "multichart" else ("fact_f1",))
+        scores = scorer.score(examples[:3], responses)
+        for s in scores:
+            assert len(s.segment_rewards) == s.num_segments
+            assert all(0.0 <= r <= 1.0 for r in s.segment_rewards) and 0.0 <= s.holistic_reward <= 1.0
