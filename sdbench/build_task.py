@@ -106,24 +106,23 @@ def _build_into(folder: Path, spec: TaskSpec, cfg: BuildTaskConfig, source_fn, o
         examples: list[Example] = []
         skips: dict[str, int] = {}
         skipped: list[dict[str, str]] = []
-        bar = tqdm(total=n if n >= 0 else None, desc=f"{spec.name}/{cfg.source} {split}", unit="ex",
-                   disable=quiet or n == 0, file=sys.stderr, leave=False)
         seen_ids: set[str] = set()
-        for item in source_fn(req) if n != 0 else ():
-            if isinstance(item, Skip):
-                if cfg.strict:
-                    raise SdbenchError(f"{item.record}: {item.reason} (--strict; drop --strict to skip "
-                                       "bad records and count them)")
-                skips[item.reason] = skips.get(item.reason, 0) + 1
-                if len(skipped) < MAX_LISTED_SKIPS:
-                    skipped.append({"record": item.record, "reason": item.reason})
-                continue
-            _check_example(item, spec, cfg.source, seen_ids)
-            examples.append(item)
-            bar.update(1)
-            if 0 <= n <= len(examples):
-                break
-        bar.close()
+        with tqdm(total=n if n >= 0 else None, desc=f"{spec.name}/{cfg.source} {split}", unit="ex",
+                  disable=quiet or n == 0, file=sys.stderr, leave=False) as bar:
+            for item in source_fn(req) if n != 0 else ():
+                if isinstance(item, Skip):
+                    if cfg.strict:
+                        raise SdbenchError(f"{item.record}: {item.reason} (--strict; drop --strict to skip "
+                                           "bad records and count them)")
+                    skips[item.reason] = skips.get(item.reason, 0) + 1
+                    if len(skipped) < MAX_LISTED_SKIPS:
+                        skipped.append({"record": item.record, "reason": item.reason})
+                    continue
+                _check_example(item, spec, cfg.source, seen_ids)
+                examples.append(item)
+                bar.update(1)
+                if 0 <= n <= len(examples):
+                    break
         digests[split] = [example_digest(ex) for ex in examples]
         if examples:  # an empty split has no data folder; TaskData reads it as empty
             write_split(examples, folder / "data" / split, fingerprint=content_hash({split: digests[split]})[:16])
