@@ -175,19 +175,26 @@ def _whole_corpus(ctx: ScoringContext) -> list[list[str]]:
 
 
 def _caption_metric(name: str, level: Level) -> Callable[[list[Any], ScoringContext], list[float | None]]:
-    def fn(items: list[Any], ctx: ScoringContext) -> list[float | None]:
-        from sdbench.rewards.caption_metrics import CaptionScorer
+    """A caption metric of sdbench.rewards.caption_metrics (pycocoevalcap-equal, PTB-tokenised first).
 
-        key = f"caption_scorer:{level}"
-        corpus = _segment_corpus if level == "segment" else _whole_corpus
-        scorer = ctx.cached(key, lambda: CaptionScorer(corpus(ctx)))
+    CIDEr-D takes its document frequencies from the context's corpus (built once per context)."""
+    backend_name = "embedding" if name == "embedding_similarity" else name
+
+    def fn(items: list[Any], ctx: ScoringContext) -> list[float | None]:
+        from sdbench.rewards.caption_metrics import build_cider, score_captions
+
         if level == "segment":
             candidates = [it.text or "" for it in items]
             references = [[it.segment.reference] for it in items]
         else:
             candidates = [it.response or "" for it in items]
             references = [[it.example.holistic_reference] for it in items]
-        return [float(v) for v in scorer.score(name, candidates, references)]
+        cider = None
+        if name == "cider_d":
+            corpus = _segment_corpus if level == "segment" else _whole_corpus
+            cider = ctx.cached(f"cider:{level}", lambda: build_cider(corpus(ctx)))
+        values = score_captions(candidates, references, metrics=(backend_name,), cider=cider)[backend_name]
+        return [float(v) for v in values]
     return fn
 
 

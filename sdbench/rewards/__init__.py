@@ -1,0 +1,1 @@
+"""Per-segment and holistic rewards and metrics; pure functions."""
