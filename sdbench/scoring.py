@@ -21,7 +21,7 @@ from typing import Any
 from sdbench.errors import SdbenchError
 from sdbench.rewards.registry import (METRICS, ScoringContext, SegmentItem, WholeItem, get_metric,
                                       holistic_value)
-from sdbench.segmenter import segment_text
+from sdbench.segmenter import segment_char_spans, segment_text
 from sdbench.task import TaskSpec, load_hooks
 from sdbench.types import Example
 
@@ -43,11 +43,15 @@ class ExampleScore:
     holistic_reward: float
     """R: the rollout-level reward."""
     response: str = ""
+    spans: list[tuple[int, int] | None] = field(default_factory=list)
+    """Character span of each expected segment's body in `response` (None: not written); the trainer maps
+    them onto tokens (sdbench.token_spans)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "num_segments": self.num_segments, "response": self.response,
                 "metrics": self.metrics, "segment_rewards": self.segment_rewards,
-                "holistic_reward": self.holistic_reward, "format": self.format, "segments": self.segments}
+                "holistic_reward": self.holistic_reward, "format": self.format, "segments": self.segments,
+                "spans": self.spans}
 
 
 @dataclass
@@ -146,5 +150,6 @@ class Scorer:
             results.append(ExampleScore(
                 id=ex.id, num_segments=k, segments=segments, metrics={**averaged, **whole},
                 format=out.stats.as_dict(), segment_rewards=rewards,
-                holistic_reward=holistic_value(self.holistic, rewards, whole), response=text))
+                holistic_reward=holistic_value(self.holistic, rewards, whole), response=text,
+                spans=segment_char_spans(out)))
         return results
