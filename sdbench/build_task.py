@@ -108,7 +108,7 @@ def _build_into(folder: Path, spec: TaskSpec, cfg: BuildTaskConfig, source_fn, o
         skipped: list[dict[str, str]] = []
         seen_ids: set[str] = set()
         with tqdm(total=n if n >= 0 else None, desc=f"{spec.name}/{cfg.source} {split}", unit="ex",
-                  disable=quiet or n == 0, file=sys.stderr, leave=False) as bar:
+                  disable=True if quiet or n == 0 else None, file=sys.stderr, leave=False) as bar:  # None: off without a TTY
             for item in source_fn(req) if n != 0 else ():
                 if isinstance(item, Skip):
                     if cfg.strict:

@@ -61,7 +61,7 @@ def score(cfg: ScoreConfig) -> dict[str, Any]:
     scorer = Scorer(spec, source, corpus, metrics=tuple(cfg.metrics) or None)
     scores = []
     for start in tqdm(range(0, len(examples), BATCH), desc="scoring", unit="batch", file=sys.stderr,
-                      disable=len(examples) <= BATCH):
+                      disable=True if len(examples) <= BATCH else None):
         batch = examples[start:start + BATCH]
         scores.extend(scorer.score(batch, [found.get(ex.id, "") for ex in batch]))
     summary = {
