@@ -20,14 +20,16 @@ POSITIONAL = {"build-task": "task", "show": "folder"}
 
 def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
     from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig, PipelineConfig, ScoreConfig, ShowConfig
+    from sdbench.configs import BuildTaskConfig, PipelineConfig, ScoreConfig, ShowConfig, TrainConfig
     from sdbench.pipeline import pipeline
+    from sdbench.rl.trainer import train
     from sdbench.score import score
     from sdbench.show import show
 
     return {
         "build-task": (BuildTaskConfig, build_task, "build a task's data from a source"),
         "show": (ShowConfig, show, "print examples of a built task and write a contact sheet"),
+        "train": (TrainConfig, train, "train a policy: --method sft | grpo | dr-grpo | sd-grpo | sd-dr-grpo | hybrid"),
         "score": (ScoreConfig, score, "score your own model's outputs (JSONL) against a built task"),
         "pipeline": (PipelineConfig, pipeline, "run the main job end to end on the embedded default"),
     }

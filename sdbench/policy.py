@@ -251,7 +251,9 @@ def load_policy(model: str, *, trust_remote_code: bool = False, dtype: Any = Non
     Raises SdbenchError with one line for: a missing folder, pickled-only weights, an id that is neither local
     nor reachable, a processor that cannot be built."""
     from transformers import AutoModelForImageTextToText
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # per-shard bars of tiny local models are noise in a training log
     if _is_local(model):
         _check_local_weights(Path(model).expanduser())
     local_files_only = _cache_only(model, trust_remote_code)

@@ -1,0 +1,286 @@
+"""`sdbench train --method grpo|dr-grpo|sd-grpo|sd-dr-grpo|hybrid`: the RL loop, top to bottom.
+
+One step:
+    1. sample P prompts of the train split (seeded by (seed, step) only, so a resumed run sees the same ones)
+    2. roll out G completions each with the rollout backend, keeping the sampling log-probs
+    3. decode, segment and score every completion through the shared scoring path (sdbench.scoring):
+       per-segment rewards r_{i,k} (B, S) and the holistic reward R_i (B,)
+    4. map each segment's characters onto its tokens (sdbench.token_spans)                -> (B, T) segment ids
+    5. credit assignment, the only place methods differ: ADVANTAGE_ESTIMATORS[method]     -> (B, T) advantages
+    6. clipped policy-gradient loss on per-token advantages (+ KL to the initial policy when beta > 0),
+       accumulated over micro-batches exactly as one batch would be, then one optimizer step
+    7. log the step (JSONL, optionally TensorBoard); checkpoint every `save_every` steps (safetensors, atomic)
+
+Shapes: P prompts, G rollouts per prompt, B = P·G, T completion tokens, S max segments (sdbench/rl/__init__.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import resource
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sdbench.configs import TrainConfig
+from sdbench.errors import SdbenchError
+from sdbench.rl.advantages import (ADVANTAGE_ESTIMATORS, AdvantageInputs, holistic_advantages,
+                                   segment_advantages)
+from sdbench.rl.diagnostics import misattribution_rate
+from sdbench.rl.logprobs import completion_logprobs
+from sdbench.rl.losses import clipped_pg_loss
+from sdbench.rollout.backend import SamplingParams, make_backend
+from sdbench.types import Example
+
+SCALED = {"grpo": True, "dr-grpo": False, "sd-grpo": True, "sd-dr-grpo": False, "hybrid": True}
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) RL training; returns the run folder."""
+    if cfg.method == "sft":
+        from sdbench.rl.sft import sft
+
+        return sft(cfg)
+    from tqdm.auto import tqdm
+
+    from sdbench.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint
+    from sdbench.run_log import RunLog
+    from sdbench.scoring import Scorer
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run_dir = cfg.run_dir
+    data, spec, source, examples = load_train_examples(cfg)
+    resume_from = _resume_point(cfg, run_dir)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    policy = resolve_policy(cfg, resume_from)
+    reference = _reference_model(policy, cfg)
+    scorer = Scorer(spec, source, examples, metrics=(), reward=cfg.reward, holistic=cfg.holistic_reward)
+    optimizer = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad],
+                                  lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0)
+    start = 0
+    if resume_from is not None:
+        start = load_trainer_state(resume_from, optimizer, scheduler).step
+        print(f"resuming {run_dir} from step {start}", file=sys.stderr)
+    backend = make_backend(cfg.rollout_backend, policy)
+    params = SamplingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p)
+    config_record = json.loads(json.dumps(asdict(cfg), default=str))
+    provenance_record = {"task": {"name": spec.name, "version": spec.version, "source": source,
+                                  "content_hash": data.manifest["content_hash"]},
+                         "reward": scorer.reward, "holistic_reward": scorer.holistic}
+    log = RunLog(run_dir, tensorboard=cfg.tensorboard, resume_step=start)
+    log.write_run_info({"config": config_record, **provenance_record, "model": policy.name,
+                        "num_train_examples": len(examples)})
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"{cfg.method} {spec.name}",
+               unit="step", file=sys.stderr)
+    for step in bar:
+        metrics = train_step(cfg, step, policy, reference, backend, params, scorer, examples, optimizer, scheduler)
+        log.log(step + 1, metrics)
+        bar.set_postfix(reward=f"{metrics['reward/holistic']:.3f}", loss=f"{metrics['loss']:.4f}")
+        if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+            save_checkpoint(run_dir, step + 1, policy.model, policy.processor, optimizer, scheduler,
+                            config_record, extra=provenance_record)
+    log.close()
+    print(f"trained {cfg.steps} steps; run folder {run_dir} (metrics.jsonl, checkpoints/)", file=sys.stderr)
+    return run_dir
+
+
+# ---- one step -----------------------------------------------------------------------------------------------
+def train_step(cfg: TrainConfig, step: int, policy, reference, backend, params: SamplingParams, scorer,
+               examples: list[Example], optimizer, scheduler) -> dict[str, Any]:
+    from sdbench.token_spans import decode_with_offsets, token_segment_ids
+
+    t0 = time.perf_counter()
+    prompts = sample_prompts(examples, cfg.prompts_per_step, cfg.seed, step)
+    G = cfg.group_size
+    backend.sync_weights(policy.model)
+    rollouts = backend.generate(prompts, G, params)
+    t_generate = time.perf_counter() - t0
+
+    # ---- reward: decode, segment, score -------------------------------------------------------------------
+    rows = [ex for ex in prompts for _ in range(G)]                                    # B examples, prompt-major
+    decoded = [decode_with_offsets(ids, policy.tokenizer) for ids in rollouts.completion_ids]
+    scores = scorer.score(rows, [d.text for d in decoded], hit_length_limit=[not f for f in rollouts.finished])
+    B, S = len(rows), max(ex.num_segments for ex in rows)
+    T = max(1, max(len(ids) for ids in rollouts.completion_ids))
+    holistic = torch.tensor([s.holistic_reward for s in scores])                        # (B,)
+    seg_rewards = torch.zeros(B, S)                                                     # (B, S)
+    seg_mask = torch.zeros(B, S, dtype=torch.bool)                                      # (B, S)
+    seg_found = torch.zeros(B, S, dtype=torch.bool)                                     # (B, S)
+    token_ids = torch.full((B, T), -1, dtype=torch.long)                                # (B, T)
+    completion_mask = torch.zeros(B, T, dtype=torch.bool)                               # (B, T)
+    old_logps = torch.zeros(B, T)                                                       # (B, T)
+    for i, (s, d) in enumerate(zip(scores, decoded)):
+        k = s.num_segments
+        seg_rewards[i, :k] = torch.tensor(s.segment_rewards)
+        seg_mask[i, :k] = True
+        seg_found[i, :k] = torch.tensor([span is not None for span in s.spans])
+        n = len(rollouts.completion_ids[i])
+        token_ids[i, :n] = torch.tensor(token_segment_ids(d, s.spans), dtype=torch.long)
+        completion_mask[i, :n] = True
+        old_logps[i, :n] = torch.tensor(rollouts.logprobs[i])
+    t_score = time.perf_counter() - t0 - t_generate
+
+    # ---- credit assignment ---------------------------------------------------------------------------------
+    inputs = AdvantageInputs(rewards=holistic, completion_mask=completion_mask, segment_rewards=seg_rewards,
+                             segment_mask=seg_mask, segment_found=seg_found, token_segment_ids=token_ids)
+    kwargs: dict[str, Any] = {}
+    if cfg.method.startswith("sd-") or cfg.method == "hybrid":
+        kwargs["outside"] = cfg.outside
+    if cfg.method == "hybrid":
+        kwargs["hybrid_lambda"] = cfg.hybrid_lambda
+    advantages = ADVANTAGE_ESTIMATORS[cfg.method](inputs, G, **kwargs)                  # (B, T)
+    scaled = SCALED[cfg.method]
+    hol_adv = holistic_advantages(holistic, G, scale_by_std=scaled)                     # (B,)
+    seg_adv = segment_advantages(seg_rewards, seg_mask, seg_found, G, scale_by_std=scaled)  # (B, S)
+
+    # ---- policy update: micro-batches accumulate exactly one batch's gradient ------------------------------
+    policy.model.train()
+    optimizer.zero_grad(set_to_none=True)
+    num_tokens = int(completion_mask.sum())
+    totals: dict[str, float] = {"loss": 0.0}
+    stat_sums: dict[str, float] = {}
+    entropy_sum, logp_gap = 0.0, 0.0
+    for lo in range(0, B, cfg.micro_batch_size):
+        hi = min(B, lo + cfg.micro_batch_size)
+        loss, stats, entropy, gap = _micro_batch_loss(cfg, policy, reference, rows[lo:hi],
+                                                      rollouts.completion_ids[lo:hi], old_logps[lo:hi],
+                                                      advantages[lo:hi], completion_mask[lo:hi])
+        mb_tokens = int(completion_mask[lo:hi].sum())
+        weight = mb_tokens / max(1, num_tokens) if cfg.loss_aggregation == "token-mean" else (hi - lo) / B
+        (loss * weight).backward()
+        totals["loss"] += float(loss.detach()) * weight
+        for name, value in stats.items():
+            stat_sums[name] = stat_sums.get(name, 0.0) + float(value) * mb_tokens
+        entropy_sum += entropy
+        logp_gap = max(logp_gap, gap)
+    grad_norm = torch.nn.utils.clip_grad_norm_(policy.model.parameters(),
+                                               cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
+    optimizer.step()
+    scheduler.step()
+    t_total = time.perf_counter() - t0
+
+    # ---- metrics -------------------------------------------------------------------------------------------
+    metrics: dict[str, Any] = {
+        "loss": totals["loss"], "reward/holistic": float(holistic.mean()),
+        "reward/segment": float(seg_rewards[seg_mask].mean()),
+        "reward/by_position": {str(k + 1): float(seg_rewards[seg_mask[:, k], k].mean())
+                               for k in range(S) if seg_mask[:, k].any()},
+        "segments_found": float(seg_found.sum() / seg_mask.sum()),
+        "advantage/mean": float(advantages[completion_mask].mean()),
+        "advantage/std": float(advantages[completion_mask].std()) if num_tokens > 1 else 0.0,
+        "advantage/abs_max": float(advantages[completion_mask].abs().max()),
+        "advantage/zero_fraction": float((advantages[completion_mask] == 0).float().mean()),
+        "misattribution_rate": misattribution_rate(hol_adv, seg_adv, seg_mask),
+        "entropy": entropy_sum / max(1, num_tokens),
+        "logprob_gap_max": logp_gap,
+        "grad_norm": float(grad_norm),
+        "learning_rate": scheduler.get_last_lr()[0],
+        "completion_length": num_tokens / B,
+        "finished_fraction": sum(rollouts.finished) / B,
+        "tokens_per_second": num_tokens / t_total,
+        "seconds/generate": t_generate, "seconds/score": t_score, "seconds/step": t_total,
+        "peak_memory_mb": peak_memory_mb(),
+    }
+    metrics.update({name: total / max(1, num_tokens) for name, total in stat_sums.items()})
+    return metrics
+
+
+def _micro_batch_loss(cfg: TrainConfig, policy, reference, rows, completions, old_logps, advantages, mask):
+    from sdbench.chat_inputs import build_training_batch
+
+    batch = build_training_batch(policy, rows, completions, num_repeats=1)
+    T = batch.completion_ids.shape[1]
+    logps, entropy = completion_logprobs(policy, batch, cfg.temperature)               # (b, T)
+    mask, old, adv = mask[:, :T], old_logps[:, :T], advantages[:, :T]
+    ref_logps = None
+    if reference is not None:
+        with torch.no_grad():
+            ref_logps, _ = completion_logprobs(reference, batch, cfg.temperature)
+    loss, stats = clipped_pg_loss(logps, old, adv, mask, clip_eps_low=cfg.clip_eps_low,
+                                  clip_eps_high=cfg.clip_eps_high, beta=cfg.beta, ref_logps=ref_logps,
+                                  aggregation=cfg.loss_aggregation, max_completion_length=cfg.max_new_tokens)
+    gap = float((logps.detach() - old).abs()[mask].max()) if mask.any() else 0.0
+    return loss, stats, float(entropy.detach()[mask].sum()), gap
+
+
+# ---- helpers ------------------------------------------------------------------------------------------------
+def sample_prompts(examples: list[Example], num: int, seed: int, step: int) -> list[Example]:
+    """P prompts for a step, drawn without replacement by (seed, step) alone (resume-safe)."""
+    rng = random.Random(f"prompts-{seed}-{step}")
+    return rng.sample(examples, num) if num <= len(examples) else [rng.choice(examples) for _ in range(num)]
+
+
+def load_train_examples(cfg: TrainConfig):
+    """The task data, its spec and source, and the train examples (filtered by K)."""
+    from sdbench.task import load_task
+    from sdbench.task_data import load_task_data
+
+    data = load_task_data(cfg.task)
+    spec = load_task(data.task_name)
+    if spec.version != data.task_version:
+        raise SdbenchError(f"{cfg.task}: built with task v{data.task_version}, tasks/ has v{spec.version}; rebuild it")
+    examples = [ex for ex in data.examples("train") if not cfg.segments or ex.num_segments in cfg.segments]
+    if not examples:
+        have = data.manifest["splits"]["train"]["k_histogram"]
+        raise SdbenchError(f"{cfg.task}: no train example with K in {list(cfg.segments)} (the split has {have}); "
+                           "build the task with those K or change --segments")
+    return data, spec, data.manifest["source"]["name"], examples
+
+
+def resolve_policy(cfg: TrainConfig, resume_from: Path | None):
+    """The policy to train: a resumed checkpoint, the embedded default, or any HF model / checkpoint folder."""
+    from sdbench.policy import load_policy
+
+    if resume_from is not None:
+        return load_policy(str(resume_from), trust_remote_code=cfg.trust_remote_code)
+    if cfg.model == "default":
+        from sdbench.default_model import default_model
+
+        return load_policy(str(default_model()), trust_remote_code=False)
+    path = Path(cfg.model)
+    if (path / "checkpoints" / "latest").is_file():  # a run folder: its latest checkpoint
+        from sdbench.checkpoint import latest_checkpoint
+
+        return load_policy(str(latest_checkpoint(path)), trust_remote_code=cfg.trust_remote_code)
+    return load_policy(cfg.model, trust_remote_code=cfg.trust_remote_code)
+
+
+def _resume_point(cfg: TrainConfig, run_dir: Path) -> Path | None:
+    from sdbench.checkpoint import latest_checkpoint
+
+    latest = latest_checkpoint(run_dir) if run_dir.exists() else None
+    if cfg.resume:
+        if latest is None:
+            raise SdbenchError(f"--resume: {run_dir} has no checkpoint; drop --resume to start a new run")
+        return latest
+    if latest is not None or (run_dir / "metrics.jsonl").exists():
+        raise SdbenchError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    return None
+
+
+def _reference_model(policy, cfg: TrainConfig):
+    """A frozen copy of the initial policy for the KL term (None when beta = 0)."""
+    if cfg.beta == 0:
+        return None
+    reference = copy.copy(policy)
+    reference.model = copy.deepcopy(policy.model).eval()
+    for p in reference.model.parameters():
+        p.requires_grad_(False)
+    return reference
+
+
+def peak_memory_mb() -> float:
+    """Peak memory: CUDA's max allocated when a GPU is in use, else the process's peak RSS."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

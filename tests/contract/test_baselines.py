@@ -1,0 +1,22 @@
+"""Every baselines/*.yaml loads into TrainConfig (unknown keys are errors) and names a real method."""
+
+from pathlib import Path
+
+import pytest
+
+from sdbench.configs import TrainConfig, load_config
+from sdbench.rl.advantages import ADVANTAGE_ESTIMATORS
+
+BASELINES = sorted((Path(__file__).resolve().parents[2] / "baselines").glob("*.yaml"))
+
+
+def test_one_recipe_per_method():
+    methods = {load_config(TrainConfig, p).method for p in BASELINES}
+    assert methods == set(ADVANTAGE_ESTIMATORS) | {"sft"}
+
+
+@pytest.mark.parametrize("path", BASELINES, ids=lambda p: p.name)
+def test_recipe_loads(path):
+    cfg = load_config(TrainConfig, path)
+    assert cfg.method == "sft" or cfg.method in ADVANTAGE_ESTIMATORS
+    assert path.stem.replace("_", "-") == cfg.method
