@@ -59,7 +59,7 @@ class BuildTaskConfig:
 
     @property
     def out_dir(self) -> Path:
-        return self.out or Path("runs") / "tasks" / f"{self.task}-{self.source}-seed{self.seed}"
+        return Path(self.out) if self.out else Path("runs") / "tasks" / f"{self.task}-{self.source}-seed{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class ScoreConfig:
 
     @property
     def out_dir(self) -> Path:
-        return self.out or Path(self.predictions).with_suffix("").parent / (Path(self.predictions).stem + "_scores")
+        return Path(self.out) if self.out else Path(self.predictions).parent / (Path(self.predictions).stem + "_scores")
 
 
 Method = Literal["sft", "grpo", "dr-grpo", "sd-grpo", "sd-dr-grpo", "hybrid"]
@@ -205,7 +205,7 @@ class TrainConfig:
 
     @property
     def run_dir(self) -> Path:
-        return self.out or Path("runs") / "train" / f"{Path(self.task).name}-{self.method}-seed{self.seed}"
+        return Path(self.out) if self.out else Path("runs") / "train" / f"{Path(self.task).name}-{self.method}-seed{self.seed}"
 
     @property
     def completions_per_step(self) -> int:

@@ -81,3 +81,22 @@ def test_scoring_never_raises_on_any_output(built, responses):
         for s in scores:
             assert len(s.segment_rewards) == s.num_segments
             assert all(0.0 <= r <= 1.0 for r in s.segment_rewards) and 0.0 <= s.holistic_reward <= 1.0
+
+
+def test_a_one_megabyte_response_scores_in_bounded_time(built):
+    import random
+    import time
+
+    words = "Panel 1: Chart 2: (a) red large circle left of 45 ; 3.5 by 2 , answer is\n".split(" ")
+    rng = random.Random(0)
+    big = " ".join(rng.choice(words) for _ in range(250_000))[:1_000_000]
+    for task, metrics in (("multipanel", ("fact_f1", "rouge_l", "bleu_4", "cider_d")), ("multichart", None)):
+        scorer, examples = _scorer(built, task, metrics=metrics)
+        best = min(_timed(lambda: scorer.score(examples[:1], [big]), time) for _ in range(2))
+        assert best < 3.0, f"{task}: {best:.2f}s for a 1 MB response"
+
+
+def _timed(fn, time) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
