@@ -20,7 +20,10 @@ POSITIONAL = {"build-task": "task", "show": "folder"}
 
 def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
     from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig, PipelineConfig, ScoreConfig, ShowConfig, TrainConfig
+    from sdbench.configs import (BuildTaskConfig, DiagnoseConfig, EvalConfig, PipelineConfig, ScoreConfig,
+                                 ShowConfig, TrainConfig)
+    from sdbench.diagnose import diagnose
+    from sdbench.evaluate import evaluate
     from sdbench.pipeline import pipeline
     from sdbench.rl.trainer import train
     from sdbench.score import score
@@ -30,6 +33,8 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
         "build-task": (BuildTaskConfig, build_task, "build a task's data from a source"),
         "show": (ShowConfig, show, "print examples of a built task and write a contact sheet"),
         "train": (TrainConfig, train, "train a policy: --method sft | grpo | dr-grpo | sd-grpo | sd-dr-grpo | hybrid"),
+        "eval": (EvalConfig, evaluate, "generate on a task's test split, score, write results.json with provenance"),
+        "diagnose": (DiagnoseConfig, diagnose, "measure credit misattribution vs K beside the closed form"),
         "score": (ScoreConfig, score, "score your own model's outputs (JSONL) against a built task"),
         "pipeline": (PipelineConfig, pipeline, "run the main job end to end on the embedded default"),
     }

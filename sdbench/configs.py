@@ -213,6 +213,86 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """`sdbench eval`: generate on a task's test split, score, and write a results JSON with provenance."""
+
+    model: str = "default"
+    """A run folder or checkpoint of `sdbench train`, a local HF folder, a hub id, or 'default'."""
+    task: Path = Path("runs/pipeline/tasks/multipanel")
+    """A folder written by `sdbench build-task`."""
+    out: Path | None = None
+    """Folder for results.json and outputs.jsonl (default: runs/eval/<run id>)."""
+    run_id: str | None = None
+    """Name of this evaluation run (default: <task>-<method>-seed<seed>-<model folder>)."""
+    split: Literal["train", "test"] = "test"
+    """Split to evaluate."""
+    segments: tuple[int, ...] = ()
+    """Only examples with these K (default: all)."""
+    limit: int = 0
+    """At most this many examples (0 = all), taken in split order."""
+    max_new_tokens: int = 256
+    """Generation limit."""
+    batch_size: int = 16
+    """Prompts per generate call."""
+    num_samples: int = 0
+    """0: greedy decoding; N > 0: N sampled outputs per prompt at --temperature (all scored)."""
+    temperature: float = 1.0
+    """Sampling temperature when --num-samples > 0."""
+    metrics: tuple[str, ...] = ()
+    """Metrics to report (default: the task's, those that can run here)."""
+    method: str | None = None
+    """Training method recorded for the leaderboard (default: read from the checkpoint, else 'base')."""
+    seed: int | None = None
+    """Training seed recorded for the leaderboard (default: read from the checkpoint, else 0)."""
+    diagnostics: bool = False
+    """Also run the misattribution diagnostics (sampled groups) and store them in the results."""
+    diagnostics_prompts: int = 32
+    """Prompts per K for the diagnostics."""
+    group_size: int = 8
+    """Rollouts per prompt for the diagnostics."""
+    threads: int = 0
+    """torch threads (0 = torch's default)."""
+    trust_remote_code: bool = False
+    """Allow model code from the model folder / hub."""
+
+    def __post_init__(self):
+        if self.max_new_tokens < 1 or self.batch_size < 1 or self.num_samples < 0 or self.limit < 0:
+            raise SdbenchError("--max-new-tokens and --batch-size need >= 1; --num-samples and --limit >= 0")
+        if self.group_size < 2 or self.diagnostics_prompts < 1:
+            raise SdbenchError("--group-size needs >= 2 and --diagnostics-prompts >= 1")
+
+
+@dataclass(frozen=True)
+class DiagnoseConfig:
+    """`sdbench diagnose`: measured credit misattribution vs K beside the closed form, from sampled rollouts."""
+
+    model: str = "default"
+    """The policy whose rollouts are diagnosed (as for `sdbench eval`)."""
+    task: Path = Path("runs/pipeline/tasks/multipanel")
+    """A folder written by `sdbench build-task`."""
+    out: Path = Path("runs/diagnose")
+    """Folder for diagnostics.json and diagnostics.png."""
+    split: Literal["train", "test"] = "test"
+    """Split whose prompts are sampled."""
+    segments: tuple[int, ...] = ()
+    """K values to diagnose (default: all in the split)."""
+    prompts: int = 32
+    """Prompts per K."""
+    group_size: int = 8
+    """Rollouts per prompt (G)."""
+    max_new_tokens: int = 256
+    """Generation limit."""
+    temperature: float = 1.0
+    """Sampling temperature."""
+    seed: int = 0
+    """Sampling seed."""
+    threads: int = 0
+    """torch threads (0 = torch's default)."""
+    trust_remote_code: bool = False
+    """Allow model code from the model folder / hub."""
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """`sdbench pipeline`: the main job on the embedded default (build the synthetic tasks, show a sample)."""
 

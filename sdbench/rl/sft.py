@@ -79,9 +79,10 @@ def sft(cfg: TrainConfig) -> Path:
         start = load_trainer_state(resume_from, optimizer, None).step
     config_record = json.loads(json.dumps(asdict(cfg), default=str))
     log = RunLog(run_dir, tensorboard=cfg.tensorboard, resume_step=start)
+    task_record = {"name": spec.name, "version": spec.version, "source": source,
+                   "content_hash": data.manifest["content_hash"]}
     log.write_run_info({"config": config_record, "model": policy.name, "num_train_examples": len(examples),
-                        "task": {"name": spec.name, "version": spec.version, "source": source,
-                                 "content_hash": data.manifest["content_hash"]}})
+                        "task": task_record})
     bar = tqdm(total=cfg.steps, initial=start, desc=f"sft {spec.name}", unit="step", file=sys.stderr)
 
     def on_step(step: int, metrics: dict) -> None:
@@ -89,7 +90,8 @@ def sft(cfg: TrainConfig) -> Path:
         bar.update(1)
         bar.set_postfix(loss=f"{metrics['loss']:.3f}")
         if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
-            save_checkpoint(run_dir, step + 1, policy.model, policy.processor, optimizer, None, config_record)
+            save_checkpoint(run_dir, step + 1, policy.model, policy.processor, optimizer, None, config_record,
+                            extra={"task": task_record})
 
     sft_steps(policy, examples, cfg.steps, cfg.micro_batch_size, cfg.learning_rate, cfg.seed, on_step=on_step,
               start=start, optimizer=optimizer, warmup_steps=cfg.warmup_steps)

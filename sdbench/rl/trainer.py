@@ -238,21 +238,12 @@ def load_train_examples(cfg: TrainConfig):
 
 
 def resolve_policy(cfg: TrainConfig, resume_from: Path | None):
-    """The policy to train: a resumed checkpoint, the embedded default, or any HF model / checkpoint folder."""
+    """The policy to train: a resumed checkpoint, the embedded default, or any HF model / run / checkpoint."""
+    from sdbench.model_ref import resolve_model
     from sdbench.policy import load_policy
 
-    if resume_from is not None:
-        return load_policy(str(resume_from), trust_remote_code=cfg.trust_remote_code)
-    if cfg.model == "default":
-        from sdbench.default_model import default_model
-
-        return load_policy(str(default_model()), trust_remote_code=False)
-    path = Path(cfg.model)
-    if (path / "checkpoints" / "latest").is_file():  # a run folder: its latest checkpoint
-        from sdbench.checkpoint import latest_checkpoint
-
-        return load_policy(str(latest_checkpoint(path)), trust_remote_code=cfg.trust_remote_code)
-    return load_policy(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    source = str(resume_from) if resume_from is not None else resolve_model(cfg.model).load_from
+    return load_policy(source, trust_remote_code=cfg.trust_remote_code)
 
 
 def _resume_point(cfg: TrainConfig, run_dir: Path) -> Path | None:

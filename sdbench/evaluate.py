@@ -1,0 +1,206 @@
+"""`sdbench eval --model CKPT_OR_ID --task DIR`: generate on the test split, score, write results with provenance.
+
+    sdbench eval --model runs/train/multipanel-sd-grpo-seed0 --task runs/mp
+    sdbench eval --model Qwen/Qwen2.5-VL-3B-Instruct --task runs/mcqa --num-samples 4 --temperature 0.7
+
+Batched greedy (or sampled) generation with the HF backend, then the same scoring path as `sdbench score`.
+Writes OUT/outputs.jsonl (every output with every metric, so a number can be traced back to text) and
+OUT/results.json (sdbench.results schema): per-segment metrics averaged over segments, by K and by segment
+position, whole-output metrics, format compliance, 95 % bootstrap CIs, and provenance (task name, version,
+content hash; model, checkpoint and weights hash; method, training config and seed; sdbench version, git
+sha, timestamp). `--diagnostics` adds the misattribution diagnostics (sdbench.diagnose).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sdbench.configs import EvalConfig
+from sdbench.errors import SdbenchError
+from sdbench.results import SCHEMA_VERSION, write_results
+from sdbench.stats import bootstrap_ci
+from sdbench.summary import format_compliance
+
+
+def evaluate(cfg: EvalConfig) -> Path:
+    """Run the evaluation; returns the results.json path."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from sdbench.model_ref import resolve_model, weights_hash
+    from sdbench.policy import load_policy
+    from sdbench.provenance import provenance
+    from sdbench.rollout.backend import SamplingParams
+    from sdbench.rollout.hf_backend import HFBackend
+    from sdbench.scoring import Scorer
+    from sdbench.token_spans import decode_with_offsets
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    data, spec, source, examples = load_eval_examples(cfg.task, cfg.split, cfg.segments, cfg.limit)
+    ref = resolve_model(cfg.model)
+    state = ref.train_state or {}
+    train_config = state.get("config") or {}
+    notes = _task_mismatch_notes(state, spec, data)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    method = cfg.method or train_config.get("method") or "base"
+    seed = cfg.seed if cfg.seed is not None else int(train_config.get("seed", 0))
+    run_id = cfg.run_id or f"{spec.name}-{method}-seed{seed}-{Path(ref.load_from).name}"
+    out = Path(cfg.out) if cfg.out else Path("runs") / "eval" / run_id
+    policy = load_policy(ref.load_from, trust_remote_code=cfg.trust_remote_code)
+    scorer = Scorer(spec, source, examples, metrics=tuple(cfg.metrics) or None)
+    backend = HFBackend(policy)
+    greedy = cfg.num_samples == 0
+    samples = max(1, cfg.num_samples)
+    params = SamplingParams(cfg.max_new_tokens, cfg.temperature, greedy=greedy)
+    torch.manual_seed(seed)
+
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    scores = []
+    for lo in tqdm(range(0, len(examples), cfg.batch_size), desc=f"eval {spec.name}", unit="batch",
+                   file=sys.stderr):
+        batch = examples[lo:lo + cfg.batch_size]
+        rollouts = backend.generate(batch, samples, params)
+        texts = [decode_with_offsets(ids, policy.tokenizer).text for ids in rollouts.completion_ids]
+        repeated = [ex for ex in batch for _ in range(samples)]
+        batch_scores = scorer.score(repeated, texts, hit_length_limit=[not f for f in rollouts.finished])
+        for i, s in enumerate(batch_scores):
+            row = s.to_dict()
+            row.update({"sample": i % samples, "num_tokens": len(rollouts.completion_ids[i]),
+                        "finished": rollouts.finished[i]})
+            rows.append(row)
+        scores.extend(batch_scores)
+    seconds = time.perf_counter() - t0
+
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "outputs.jsonl").open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    diagnostics = None
+    if cfg.diagnostics:
+        from sdbench.diagnose import run_diagnostics
+
+        diagnostics = run_diagnostics(policy, spec, source, examples, prompts_per_k=cfg.diagnostics_prompts,
+                                      group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
+                                      temperature=1.0, seed=seed, plot=out / "diagnostics.png")
+    results = {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id,
+        "task": {"name": spec.name, "version": spec.version, "source": source, "split": cfg.split,
+                 "content_hash": data.manifest["content_hash"], "folder": str(cfg.task),
+                 "num_examples": len(examples), "segments": list(cfg.segments)},
+        "model": {"name": policy.name, "checkpoint": str(ref.checkpoint) if ref.checkpoint else None,
+                  "checkpoint_hash": weights_hash(Path(ref.load_from)) if Path(ref.load_from).is_dir() else None},
+        "method": method, "seed": seed,
+        "train": {"config": train_config, "steps": state.get("step"), "learning_curve": _learning_curve(ref)}
+        if ref.checkpoint else None,
+        "decoding": {"greedy": greedy, "temperature": None if greedy else cfg.temperature,
+                     "max_new_tokens": cfg.max_new_tokens, "num_samples": samples},
+        "primary_metric": spec.primary_metric_for(source), "reward": scorer.reward,
+        "holistic_reward": scorer.holistic, "metrics_unavailable": scorer.unavailable,
+        **aggregate(scores, seed=seed),
+        "diagnostics": diagnostics, "notes": notes, "outputs": "outputs.jsonl",
+        "eval_config": json.loads(json.dumps(asdict(cfg), default=str)), "seconds": round(seconds, 1),
+        "provenance": {**provenance("torch", "transformers"),
+                       "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+    }
+    path = write_results(out / "results.json", results)
+    primary = results["primary_metric"]
+    stat = results["metrics"].get(primary) or {}
+    print(f"{run_id}: {primary} = {_fmt(stat)} over {len(examples)} examples "
+          f"({seconds:.0f}s); wrote {path}", file=sys.stderr)
+    return path
+
+
+def aggregate(scores, seed: int = 0) -> dict[str, Any]:
+    """metrics / by_k / by_position with bootstrap CIs (over outputs), format compliance, rewards."""
+    def stats_of(values_by_metric: dict[str, list[float]]) -> dict[str, dict]:
+        return {m: bootstrap_ci(v, seed=seed) for m, v in values_by_metric.items()}
+
+    overall: dict[str, list[float]] = defaultdict(list)
+    by_k: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    count_k: dict[int, int] = defaultdict(int)
+    by_pos: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for s in scores:
+        count_k[s.num_segments] += 1
+        values = {**s.metrics, "holistic_reward": s.holistic_reward,
+                  "segment_reward": sum(s.segment_rewards) / len(s.segment_rewards)}
+        for m, v in values.items():
+            if v is not None:
+                overall[m].append(v)
+                by_k[s.num_segments][m].append(v)
+        for seg in s.segments:
+            for m, v in seg["metrics"].items():
+                if v is not None:
+                    by_pos[seg["index"] + 1][m].append(v)
+    return {
+        "metrics": stats_of(overall),
+        "by_k": {str(k): {"num_examples": count_k[k], "metrics": stats_of(by_k[k])} for k in sorted(by_k)},
+        "by_position": {str(p): stats_of(by_pos[p]) for p in sorted(by_pos)},
+        "format": format_compliance(scores),
+    }
+
+
+def load_eval_examples(task: Path, split: str, segments: tuple[int, ...], limit: int = 0):
+    from sdbench.task import load_task
+    from sdbench.task_data import load_task_data
+
+    data = load_task_data(task)
+    spec = load_task(data.task_name)
+    if spec.version != data.task_version:
+        raise SdbenchError(f"{task}: built with task v{data.task_version}, tasks/ has v{spec.version}; rebuild it")
+    examples = list(data.examples(split))
+    have = sorted({ex.num_segments for ex in examples})
+    missing = [k for k in segments if k not in have]
+    if missing:
+        raise SdbenchError(f"{task}: split {split!r} has no example with K={missing} (it has K={have}); "
+                           "build the task with those K or change --segments")
+    if segments:
+        examples = [ex for ex in examples if ex.num_segments in segments]
+    if limit:
+        examples = examples[:limit]
+    if not examples:
+        raise SdbenchError(f"{task}: split {split!r} has no examples")
+    return data, spec, data.manifest["source"]["name"], examples
+
+
+def _task_mismatch_notes(state: dict, spec, data) -> list[str]:
+    """Explicit notes when a checkpoint was trained on another task / task version / data."""
+    trained = (state.get("extra") or {}).get("task") or {}
+    notes = []
+    if trained and trained.get("name") != spec.name:
+        notes.append(f"the checkpoint was trained on task {trained.get('name')!r}, evaluated on {spec.name!r}")
+    elif trained and trained.get("version") != spec.version:
+        notes.append(f"the checkpoint was trained on {spec.name} v{trained.get('version')}, evaluated on "
+                     f"v{spec.version}")
+    return notes
+
+
+def _learning_curve(ref) -> list[dict[str, Any]]:
+    """The training run's per-step rewards (from RUN/metrics.jsonl beside the checkpoints), if present."""
+    if ref.checkpoint is None:
+        return []
+    metrics = ref.checkpoint.parent.parent / "metrics.jsonl"
+    if not metrics.is_file():
+        return []
+    keep = ("step", "reward/holistic", "reward/segment", "misattribution_rate", "loss", "kl")
+    curve = []
+    for line in metrics.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            curve.append({k: row[k] for k in keep if k in row})
+    return curve
+
+
+def _fmt(stat: dict) -> str:
+    if not stat or stat.get("mean") is None:
+        return "n/a"
+    return f"{stat['mean']:.4f} [{stat['ci_low']:.4f}, {stat['ci_high']:.4f}]"
