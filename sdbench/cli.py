@@ -14,7 +14,8 @@ from typing import Any
 
 from sdbench.errors import SdbenchError
 
-COMMA_LISTS = {"--segments", "--tasks", "--metrics"}
+COMMA_LISTS = {"--segments", "--tasks", "--metrics", "--correlations", "--methods", "--lambdas", "--outside-rules",
+               "--experiments"}
 POSITIONAL = {"build-task": "task", "show": "folder"}
 
 
@@ -28,6 +29,7 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
     from sdbench.rl.trainer import train
     from sdbench.score import score
     from sdbench.show import show
+    from sdbench.simulate import SimulateConfig, simulate
 
     return {
         "build-task": (BuildTaskConfig, build_task, "build a task's data from a source"),
@@ -35,6 +37,8 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
         "train": (TrainConfig, train, "train a policy: --method sft | grpo | dr-grpo | sd-grpo | sd-dr-grpo | hybrid"),
         "eval": (EvalConfig, evaluate, "generate on a task's test split, score, write results.json with provenance"),
         "diagnose": (DiagnoseConfig, diagnose, "measure credit misattribution vs K beside the closed form"),
+        "simulate": (SimulateConfig, simulate,
+                     "credit-assignment simulator: misattribution vs K, steps to target vs K, hybrid λ sweep"),
         "score": (ScoreConfig, score, "score your own model's outputs (JSONL) against a built task"),
         "pipeline": (PipelineConfig, pipeline, "run the main job end to end on the embedded default"),
     }
