@@ -25,6 +25,7 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
                                  ShowConfig, TrainConfig)
     from sdbench.diagnose import diagnose
     from sdbench.evaluate import evaluate
+    from sdbench.leaderboard import LeaderboardConfig, leaderboard
     from sdbench.pipeline import pipeline
     from sdbench.rl.trainer import train
     from sdbench.score import score
@@ -40,6 +41,8 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
         "simulate": (SimulateConfig, simulate,
                      "credit-assignment simulator: misattribution vs K, steps to target vs K, hybrid λ sweep"),
         "score": (ScoreConfig, score, "score your own model's outputs (JSONL) against a built task"),
+        "leaderboard": (LeaderboardConfig, leaderboard,
+                        "aggregate results JSONs into per-task-version boards (table|markdown|csv|html) and plots"),
         "pipeline": (PipelineConfig, pipeline, "run the main job end to end on the embedded default"),
     }
 

@@ -294,7 +294,8 @@ class DiagnoseConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """`sdbench pipeline`: the main job on the embedded default (build the synthetic tasks, show a sample)."""
+    """`sdbench pipeline`: the main job on the embedded default (build the synthetic tasks, show a sample,
+    warm-start the default model)."""
 
     out: Path = Path("runs/pipeline")
     """Folder for everything the pipeline writes."""

@@ -1,0 +1,365 @@
+"""`sdbench leaderboard` on synthetic results (tests/fixtures/leaderboard_fixture.py): results JSONs round-trip
+into the boards (numbers == means over seeds computed here by hand), task versions never mix, bad files are
+errors under --strict and explicit notes otherwise, and the HTML holds no unescaped model text.
+
+The same page in headless Chromium: tests/browser/test_leaderboard_html.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from sdbench.errors import SdbenchError
+from sdbench.leaderboard import ALL_K, LeaderboardConfig, leaderboard
+from sdbench.leaderboard_html import CSP
+from tests.fixtures.leaderboard_fixture import (EVIL_MODEL, KS, METHODS, PAYLOADS, SEEDS, TASKS, make_results,
+                                                write_leaderboard_fixture)
+
+T975_DF2 = 4.303  # Student's t, 97.5 % quantile, 2 degrees of freedom (3 seeds)
+
+
+@pytest.fixture(scope="module")
+def fixture_dir(tmp_path_factory) -> Path:
+    return write_leaderboard_fixture(tmp_path_factory.mktemp("lb") / "results")
+
+
+@pytest.fixture(scope="module")
+def published(fixture_dir, tmp_path_factory) -> tuple[list, Path]:
+    """The boards written once for the read-only tests: (boards, out dir)."""
+    out = tmp_path_factory.mktemp("boards")
+    boards = leaderboard(LeaderboardConfig(results=fixture_dir, out=out, examples_per_run=len(PAYLOADS)))
+    return boards, out
+
+
+def copy_fixture(fixture_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(fixture_dir, tmp_path / "results"))
+
+
+def by_hand(fixture_dir: Path) -> dict[tuple, list[float]]:
+    """(task, version, method, metric, k) -> the values of the seeds, read straight from the JSON files."""
+    values: dict[tuple, list[float]] = {}
+    for path in sorted(fixture_dir.glob("*.json")):
+        r = json.loads(path.read_text())
+        key = (r["task"]["name"], r["task"]["version"], r["method"])
+        for metric, stat in r["metrics"].items():
+            values.setdefault((*key, metric, ALL_K), []).append(stat["mean"])
+        for k, entry in r["by_k"].items():
+            for metric, stat in entry["metrics"].items():
+                values.setdefault((*key, metric, k), []).append(stat["mean"])
+    return values
+
+
+# ---- round trip -----------------------------------------------------------------------------------------
+def test_results_round_trip_into_the_boards(published, fixture_dir):
+    boards, _ = published
+    assert [(b.task, b.version) for b in boards] == [("multichart", 1), ("multipanel", 1), ("multipanel", 2)]
+    expected = by_hand(fixture_dir)
+    seen = 0
+    for board in boards:
+        for cell in board.cells.to_dict("records"):
+            values = expected[(cell["task"], cell["version"], cell["method"], cell["metric"], cell["k"])]
+            assert len(values) == len(SEEDS) == cell["n_seeds"]
+            mean = sum(values) / len(values)
+            half = T975_DF2 * math.sqrt(sum((v - mean) ** 2 for v in values) / 2) / math.sqrt(3)
+            assert cell["mean"] == pytest.approx(mean, abs=1e-12)
+            assert (cell["ci_low"], cell["ci_high"]) == pytest.approx((mean - half, mean + half), abs=1e-12)
+            assert cell["seeds"] == "0 1 2"
+            seen += 1
+    assert seen == len(TASKS) * len(METHODS) * 2 * (1 + len(KS))  # 2 metrics, overall + each K
+
+
+def test_rows_are_ranked_by_the_primary_metric(published):
+    from sdbench.leaderboard import ranked_rows
+
+    for board in published[0]:
+        rows = ranked_rows(board)
+        assert [r["method"] for r in rows] == ["sd-grpo", "hybrid", "grpo"]
+        assert {r["metric"] for r in rows} == {"chart_answer" if board.task == "multichart" else "cider_d"}
+        assert all(sorted(r["by_k"]) == list(KS) and r["seeds"] == list(SEEDS) for r in rows)
+
+
+def test_task_versions_are_never_mixed(published):
+    boards, out = published
+    by_version = {b.version: b for b in boards if b.task == "multipanel"}
+    for version, board in by_version.items():
+        assert set(board.cells["version"]) == {version}
+        assert {r.version for r in board.runs} == {version}
+        assert all(f"multipanel-v{version}-" in run_id for ids in board.cells["run_ids"] for run_id in ids.split())
+        other = 3 - version
+        assert any(f"also has results at version(s) {other}" in n and "never ranked together" in n for n in board.notes)
+        csv_text = (out / f"multipanel-v{version}.csv").read_text()
+        assert f"multipanel-v{other}-" not in csv_text and f"\nmultipanel,{other}," not in csv_text
+    # v2 values are v1 + 0.1 in the fixture: had any v2 seed leaked into v1, this would not hold exactly
+    v1, v2 = (by_version[v].cells.set_index(["method", "metric", "k"])["mean"] for v in (1, 2))
+    assert ((v2 - v1) - 0.1).abs().max() < 1e-9
+    assert not any("also has results" in n for n in boards[0].notes)  # multichart has one version
+
+
+def test_csv_contents(published, fixture_dir):
+    _, out = published
+    rows = list(csv.DictReader(io.StringIO((out / "multipanel-v1.csv").read_text())))
+    assert list(rows[0]) == ["task", "version", "source", "split", "method", "model", "metric", "headline", "k",
+                             "mean", "ci_low", "ci_high", "n_seeds", "seeds", "run_ids"]
+    assert len(rows) == len(METHODS) * 2 * (1 + len(KS))
+    assert [r["k"] for r in rows[:5]] == ["all", "1", "2", "4", "8"]
+    expected = by_hand(fixture_dir)
+    for r in rows:
+        values = expected[("multipanel", 1, r["method"], r["metric"], r["k"])]
+        assert float(r["mean"]) == pytest.approx(sum(values) / 3, rel=1e-5)
+        assert r["headline"] == str(r["metric"] == "cider_d")
+        assert r["n_seeds"] == "3" and r["seeds"] == "0 1 2"
+    assert {r["model"] for r in rows if r["method"] == "hybrid"} == {EVIL_MODEL}  # CSV keeps the raw text
+
+
+def test_markdown_contents(published):
+    _, out = published
+    md = (out / "multipanel-v1.md").read_text()
+    assert md.startswith("# multipanel v1\n")
+    assert "## synthetic, test split: cider_d (primary metric)" in md
+    assert "| method | model | seeds | cider_d | K=1 | K=2 | K=4 | K=8 |" in md
+    lines = [line for line in md.splitlines() if line.startswith("| sd-grpo |")]
+    assert lines[0] == ("| sd-grpo | default | 3 | 0.520 ± 0.032 | 0.513 ± 0.032 | 0.493 ± 0.032 | 0.473 ± 0.032 "
+                        "| 0.453 ± 0.032 |")
+    assert md.index("| sd-grpo |") < md.index("| hybrid |") < md.index("| grpo |")
+    assert "![reward vs K](plots/multipanel-v1-reward_vs_k.png)" in md
+    assert "<script" not in md.lower() and "&lt;script&gt;" in md  # names are escaped: GitHub renders inline HTML
+
+
+def test_published_files_and_plots(published):
+    _, out = published
+    for board in ("multichart-v1", "multipanel-v1", "multipanel-v2"):
+        for suffix in (".md", ".csv", ".html"):
+            assert (out / f"{board}{suffix}").stat().st_size > 0
+        for plot in ("reward_vs_k", "learning_curves", "diagnostics"):
+            assert (out / "plots" / f"{board}-{plot}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert oct((out / f"{board}.html").stat().st_mode & 0o777) == "0o644"
+
+
+def test_plots_only_when_there_is_data(fixture_dir, tmp_path):
+    results = tmp_path / "results"
+    for seed in SEEDS:
+        run = make_results("multipanel", 1, "cider_d", "grpo", seed, outputs="none.jsonl")
+        run["train"] = None
+        run["diagnostics"] = None
+        (results).mkdir(exist_ok=True)
+        (results / f"r{seed}.json").write_text(json.dumps(run))
+    leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", format="csv"))
+    assert sorted(p.name for p in (tmp_path / "out" / "plots").iterdir()) == ["multipanel-v1-reward_vs_k.png"]
+    html = (tmp_path / "out" / "multipanel-v1.html").read_text()
+    assert "outputs of run multipanel-v1-grpo-seed0 not found" in html  # the missing outputs are noted
+
+
+def test_writing_twice_gives_the_same_bytes(fixture_dir, tmp_path):
+    for out in ("a", "b"):
+        leaderboard(LeaderboardConfig(results=fixture_dir, task="multichart", out=tmp_path / out, format="csv"))
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 6
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+
+
+# ---- bad input ------------------------------------------------------------------------------------------
+def write_old_schema(results: Path) -> Path:
+    old = make_results("multipanel", 1, "cider_d", "grpo", 7, outputs="x.jsonl", schema_version=0)
+    path = results / "old-run.json"
+    path.write_text(json.dumps(old))
+    return path
+
+
+def test_other_schema_version_is_an_error_with_strict(fixture_dir, tmp_path):
+    results = copy_fixture(fixture_dir, tmp_path)
+    path = write_old_schema(results)
+    with pytest.raises(SdbenchError, match=r"old-run\.json: schema_version 0, this sdbench reads 1.*--strict"):
+        leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", strict=True))
+    assert not (tmp_path / "out").exists()
+    assert path.exists()
+
+
+def test_other_schema_version_is_skipped_with_a_note(fixture_dir, tmp_path, capsys):
+    results = copy_fixture(fixture_dir, tmp_path)
+    path = write_old_schema(results)
+    (results / "broken.json").write_text("{not json")
+    bad_name = make_results("multipanel", 1, "cider_d", "grpo", 8, outputs="x.jsonl")
+    bad_name["task"]["name"] = "../../escape"
+    (results / "bad-name.json").write_text(json.dumps(bad_name))
+    boards = leaderboard(LeaderboardConfig(results=results, write=False))
+    printed = capsys.readouterr().out
+    leaderboard(LeaderboardConfig(results=results, task="multipanel", out=tmp_path / "out", format="csv"))
+    old_note = f"skipped {path}: schema_version 0, this sdbench reads 1"
+    mp1 = next(b for b in boards if b.name == "multipanel-v1")
+    assert any(n.startswith(old_note) for n in mp1.notes)             # tied to the task the file names
+    mp2 = next(b for b in boards if b.name == "multipanel-v2")
+    assert not any("old-run" in n for n in boards[0].all_notes + mp2.all_notes)  # not multichart, nor v2
+    assert {r.seed for r in mp1.runs} == set(SEEDS)                    # and left out of the numbers
+    general = boards[0].general_notes
+    assert any(f"skipped {results / 'broken.json'}: malformed JSON" in n for n in general)
+    assert any("bad-name.json: task.name '../../escape' must be" in n for n in general)
+    assert old_note in printed and "broken.json: malformed JSON" in printed
+    assert printed.count("broken.json") == 1                           # general notes are printed once
+    for suffix in (".md", ".html"):
+        text = (tmp_path / "out" / f"multipanel-v1{suffix}").read_text()
+        assert "old-run.json" in text and "schema_version 0" in text and "broken.json" in text
+    assert not any("escape" in p.name for p in tmp_path.rglob("*"))
+
+
+def test_duplicate_seed_is_noted_or_an_error(fixture_dir, tmp_path):
+    results = copy_fixture(fixture_dir, tmp_path)
+    dup = json.loads((results / "multichart-v1-grpo-seed1.json").read_text())
+    dup["run_id"] = "rerun"
+    dup["metrics"]["chart_answer"]["mean"] = 0.99
+    dup["provenance"]["timestamp"] = "2024-01-01T00:00:00Z"  # older: the original is kept
+    (results / "rerun.json").write_text(json.dumps(dup))
+    boards = leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", task="multichart", format="csv"))
+    cell = boards[0].cells.query("method == 'grpo' and metric == 'chart_answer' and k == 'all'").iloc[0]
+    assert cell["n_seeds"] == 3 and "rerun" not in cell["run_ids"] and cell["mean"] < 0.9
+    assert any(n.startswith("duplicate seed 1 of grpo / default (synthetic, test)") and "rerun.json" in n
+               for n in boards[0].notes)
+    with pytest.raises(SdbenchError, match="duplicate seed 1 of grpo"):
+        leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", strict=True))
+
+
+def test_fewer_seeds_one_seed_and_missing_values(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    for seed in (0, 1):
+        run = make_results("multipanel", 1, "cider_d", "grpo", seed, outputs="x.jsonl")
+        if seed == 1:
+            run["by_k"]["8"]["metrics"]["cider_d"]["mean"] = None   # n/a for this seed at K=8
+        (results / f"g{seed}.json").write_text(json.dumps(run))
+    one = make_results("multipanel", 1, "cider_d", "sd-grpo", 0, outputs="x.jsonl")
+    one["decoding"]["temperature"] = 0.7
+    (results / "s0.json").write_text(json.dumps(one))
+    two = make_results("multipanel", 1, "cider_d", "sd-grpo", 1, outputs="x.jsonl")
+    two["train"]["config"]["learning_rate"] = 1e-4
+    (results / "s1.json").write_text(json.dumps(two))
+    (board,) = leaderboard(LeaderboardConfig(results=results, write=False, format="markdown"))
+    from sdbench.leaderboard import render_table
+
+    table = render_table(board)
+    grpo = next(line for line in table.splitlines() if line.startswith("grpo"))
+    assert grpo.endswith("0.377 ± 0.083  0.347 ± 0.083  0.310 (n=1)")   # K=8: one seed has a value
+    assert "sd-grpo / default (synthetic, test) averages seeds evaluated with 2 different decoding" in table
+    assert "training configs differ in: learning_rate" in table
+
+
+def test_one_seed_has_no_interval(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "a.json").write_text(json.dumps(make_results("multichart", 1, "chart_answer", "hybrid", 0, "x")))
+    (board,) = leaderboard(LeaderboardConfig(results=results, write=False))
+    from sdbench.leaderboard import ranked_rows, render_table
+
+    assert "0.517  " in render_table(board) and "±" not in render_table(board).split("\n", 1)[1]
+    assert math.isnan(ranked_rows(board)[0]["overall"]["ci_low"])
+
+
+def test_unknown_task_metric_and_empty_folders(fixture_dir, tmp_path):
+    with pytest.raises(SdbenchError, match="unknown task 'multipanle' in the results.*did you mean 'multipanel'"):
+        leaderboard(LeaderboardConfig(results=fixture_dir, task="multipanle", write=False))
+    with pytest.raises(SdbenchError, match="--metric 'cider' .*did you mean 'cider_d'.*they have: cider_d, format_ok"):
+        leaderboard(LeaderboardConfig(results=fixture_dir, task="multipanel", metric="cider", write=False))
+    with pytest.raises(SdbenchError, match="not a folder"):
+        leaderboard(LeaderboardConfig(results=tmp_path / "nowhere"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SdbenchError, match="no valid results file; `sdbench eval` writes one per run"):
+        leaderboard(LeaderboardConfig(results=tmp_path / "empty"))
+    write_old_schema(tmp_path / "empty")
+    with pytest.raises(SdbenchError, match=r"no valid results file \(1 skipped: skipped .*schema_version 0"):
+        leaderboard(LeaderboardConfig(results=tmp_path / "empty"))
+    with pytest.raises(SdbenchError, match="--examples-per-run"):
+        LeaderboardConfig(examples_per_run=-1)
+
+
+def test_metric_flag_ranks_by_another_metric(fixture_dir):
+    boards = leaderboard(LeaderboardConfig(results=fixture_dir, task="multichart", metric="format_ok", write=False))
+    from sdbench.leaderboard import ranked_rows, section_title
+
+    assert {r["metric"] for r in ranked_rows(boards[0])} == {"format_ok"}
+    assert section_title(boards[0], "synthetic", "test") == "synthetic, test split: format_ok"
+
+
+# ---- printed formats ------------------------------------------------------------------------------------
+def test_printed_formats(fixture_dir, capsys):
+    leaderboard(LeaderboardConfig(results=fixture_dir, task="multichart", write=False))
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].startswith("== multichart v1: 9 runs; mean ± half-width of the 95 % t-interval")
+    assert "K=8" in table and "sd-grpo  default" in table
+    leaderboard(LeaderboardConfig(results=fixture_dir, write=False, format="csv"))
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == len(TASKS) * len(METHODS) * 2 * (1 + len(KS))
+    assert {(r["task"], r["version"]) for r in rows} == {("multichart", "1"), ("multipanel", "1"), ("multipanel", "2")}
+    leaderboard(LeaderboardConfig(results=fixture_dir, write=False, format="markdown"))
+    assert capsys.readouterr().out.count("\n# ") == 2  # three boards, the first at the very top
+
+
+def test_terminal_table_shows_control_characters_escaped(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    run = make_results("multichart", 1, "chart_answer", "grpo", 0, "x")
+    run["model"]["name"] = "evil\x1b[2J\nmodel"
+    (results / "a.json").write_text(json.dumps(run))
+    (board,) = leaderboard(LeaderboardConfig(results=results, write=False))
+    from sdbench.leaderboard import render_table
+
+    assert "\x1b" not in render_table(board) and "evil\\x1b[2J\\nmodel" in render_table(board)
+
+
+def test_config_parses_from_the_command_line():
+    from sdbench.cli import parse_config
+
+    cfg = parse_config("leaderboard", LeaderboardConfig, ["--task", "multipanel", "--format", "markdown",
+                                                          "--strict", "--no-write", "--out", "x"])
+    assert (cfg.task, cfg.format, cfg.strict, cfg.write, cfg.out) == ("multipanel", "markdown", True, False, Path("x"))
+    with pytest.raises(SdbenchError, match="drop --no-write"):
+        LeaderboardConfig(format="html", write=False)
+
+
+# ---- the HTML page, read statically (the browser test opens it) ---------------------------------------
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "code", "em", "table",
+                "thead", "tbody", "tr", "th", "td", "figure", "img", "figcaption", "section", "pre", "ul", "li"}
+
+
+def test_html_has_no_unescaped_model_text(published):
+    _, out = published
+    page = (out / "multipanel-v1.html").read_text()
+    parser = _Collect()
+    parser.feed(page)
+    tags = {tag for tag, _ in parser.tags}
+    assert tags <= ALLOWED_TAGS, tags - ALLOWED_TAGS                  # no script, svg, iframe, a, link, base, ...
+    for tag, attrs in parser.tags:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        if tag == "img":
+            assert attrs["src"].startswith("data:image/png;base64,")
+        if tag == "meta" and "http-equiv" in attrs:
+            assert attrs == {"http-equiv": "Content-Security-Policy", "content": CSP}
+    assert CSP.startswith("default-src 'none'; img-src data:; style-src 'unsafe-inline'")
+    head = page[:page.index("<title>")]
+    assert "Content-Security-Policy" in head                           # before any content it guards
+    lowered = page.lower()
+    for needle in ("<script", "<svg", "<iframe", "<img src=x", "<body onload", "http://", "https://"):
+        assert needle not in lowered, needle
+    text = "".join(parser.text)
+    for payload in PAYLOADS:                                           # every response is on the page, as text
+        assert payload in text
+    assert text.count(EVIL_MODEL) >= 4                                  # the model name, as text, in every table
+    assert "<script>alert('config')</script>" not in page               # (config values are not shown raw either)
