@@ -33,7 +33,7 @@ from sdbench.errors import SdbenchError
 from sdbench.rl.advantages import (ADVANTAGE_ESTIMATORS, AdvantageInputs, holistic_advantages,
                                    segment_advantages)
 from sdbench.rl.diagnostics import misattribution_rate
-from sdbench.rl.logprobs import completion_logprobs
+from sdbench.rl.logprobs import completion_logprobs, micro_batch
 from sdbench.rl.losses import clipped_pg_loss
 from sdbench.rollout.backend import SamplingParams, make_backend
 from sdbench.types import Example
@@ -97,6 +97,7 @@ def train(cfg: TrainConfig) -> Path:
 # ---- one step -----------------------------------------------------------------------------------------------
 def train_step(cfg: TrainConfig, step: int, policy, reference, backend, params: SamplingParams, scorer,
                examples: list[Example], optimizer, scheduler) -> dict[str, Any]:
+    from sdbench.chat_inputs import build_training_batch
     from sdbench.token_spans import decode_with_offsets, token_segment_ids
 
     t0 = time.perf_counter()
@@ -144,6 +145,12 @@ def train_step(cfg: TrainConfig, step: int, policy, reference, backend, params: 
     seg_adv = segment_advantages(seg_rewards, seg_mask, seg_found, G, scale_by_std=scaled)  # (B, S)
 
     # ---- policy update: micro-batches accumulate exactly one batch's gradient ------------------------------
+    # the prompts go through the processor once per step (P examples, repeated G times); each micro-batch is cut
+    # out of that batch (logprobs.micro_batch: the same tensors as building it from its own rows), and the rows of
+    # one prompt share a pass over it (logprobs.completion_logprobs)
+    full_batch = build_training_batch(policy, prompts, rollouts.completion_ids, num_repeats=G)
+    images_per_row = [len(ex.images) for ex in rows]
+    example_of_row = [i // G for i in range(B)]                                        # rows of a prompt: consecutive
     policy.model.train()
     optimizer.zero_grad(set_to_none=True)
     num_tokens = int(completion_mask.sum())
@@ -152,9 +159,10 @@ def train_step(cfg: TrainConfig, step: int, policy, reference, backend, params: 
     entropy_sum, logp_gap = 0.0, 0.0
     for lo in range(0, B, cfg.micro_batch_size):
         hi = min(B, lo + cfg.micro_batch_size)
-        loss, stats, entropy, gap = _micro_batch_loss(cfg, policy, reference, rows[lo:hi],
-                                                      rollouts.completion_ids[lo:hi], old_logps[lo:hi],
-                                                      advantages[lo:hi], completion_mask[lo:hi])
+        batch = micro_batch(full_batch, lo, hi, images_per_row)
+        loss, stats, entropy, gap = _micro_batch_loss(cfg, policy, reference, batch, example_of_row[lo:hi],
+                                                      images_per_row[lo:hi], old_logps[lo:hi], advantages[lo:hi],
+                                                      completion_mask[lo:hi])
         mb_tokens = int(completion_mask[lo:hi].sum())
         weight = mb_tokens / max(1, num_tokens) if cfg.loss_aggregation == "token-mean" else (hi - lo) / B
         (loss * weight).backward()
@@ -195,17 +203,16 @@ def train_step(cfg: TrainConfig, step: int, policy, reference, backend, params: 
     return metrics
 
 
-def _micro_batch_loss(cfg: TrainConfig, policy, reference, rows, completions, old_logps, advantages, mask):
-    from sdbench.chat_inputs import build_training_batch
-
-    batch = build_training_batch(policy, rows, completions, num_repeats=1)
+def _micro_batch_loss(cfg: TrainConfig, policy, reference, batch, example_of_row, images_per_row, old_logps,
+                      advantages, mask):
     T = batch.completion_ids.shape[1]
-    logps, entropy = completion_logprobs(policy, batch, cfg.temperature)               # (b, T)
+    layout = dict(example_of_row=example_of_row, images_per_row=images_per_row)  # rows of a prompt share its pass
+    logps, entropy = completion_logprobs(policy, batch, cfg.temperature, **layout)     # (b, T)
     mask, old, adv = mask[:, :T], old_logps[:, :T], advantages[:, :T]
     ref_logps = None
     if reference is not None:
         with torch.no_grad():
-            ref_logps, _ = completion_logprobs(reference, batch, cfg.temperature)
+            ref_logps, _ = completion_logprobs(reference, batch, cfg.temperature, **layout)
     loss, stats = clipped_pg_loss(logps, old, adv, mask, clip_eps_low=cfg.clip_eps_low,
                                   clip_eps_high=cfg.clip_eps_high, beta=cfg.beta, ref_logps=ref_logps,
                                   aggregation=cfg.loss_aggregation, max_completion_length=cfg.max_new_tokens)
