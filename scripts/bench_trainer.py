@@ -55,7 +55,7 @@ How:
     .venv/bin/python scripts/bench_trainer.py                          # multichart K=2, P=2, G=8, 64 tokens, 5 steps
     .venv/bin/python scripts/bench_trainer.py --task multipanel --prompts 1 --steps 8 --threads 1
     .venv/bin/python scripts/bench_trainer.py --profile sdbench-sd-grpo   # cProfile its timed steps (top 30)
-    .venv/bin/python scripts/bench_trainer.py --workdir /tmp/bt         # keep the task and model for the next run
+    .venv/bin/python scripts/bench_trainer.py --workdir runs/bench_trainer         # keep the task and model for the next run
 """
 
 from __future__ import annotations

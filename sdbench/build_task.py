@@ -26,7 +26,7 @@ from sdbench.errors import SdbenchError, unknown_name_error
 from sdbench.provenance import provenance
 from sdbench.source import SourceRequest
 from sdbench.task import TaskSpec, list_tasks, load_hooks, load_task
-from sdbench.task_data import (MANIFEST, SCHEMA_VERSION, SPLITS, content_hash, example_digest, k_histogram,
+from sdbench.task_data import (MANIFEST, SCHEMA_VERSION, content_hash, example_digest, k_histogram,
                                read_manifest, write_split)
 from sdbench.types import Example, Skip
 

@@ -49,7 +49,7 @@ def train(cfg: TrainConfig) -> Path:
         return sft(cfg)
     from tqdm.auto import tqdm
 
-    from sdbench.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint
+    from sdbench.checkpoint import load_trainer_state, save_checkpoint
     from sdbench.run_log import RunLog
     from sdbench.scoring import Scorer
 

@@ -17,7 +17,7 @@ drawn before it (tested). `tile_images(cells)` puts K cells on a grid: 1 row up 
 
     .venv/bin/python -c "import random; from sdbench.sources.chart_data import sample_chart; \
         from sdbench.sources.chart_renderer import ChartRenderer; \
-        ChartRenderer().render(sample_chart(random.Random(0), 'pie', 1)).save('/tmp/chart.png')"
+        ChartRenderer().render(sample_chart(random.Random(0), 'pie', 1)).save('chart.png')"
 """
 
 from __future__ import annotations

@@ -25,12 +25,11 @@ How a record becomes an example (details and reasons in tasks/multichart/README.
   `SourceRequest.in_split` draw of (seed, group name) against option `test_fraction`; groups are visited in a seeded order.
 
     .venv/bin/sdbench build-task multichart --source multichartqa --path ../shared/real-samples/multichartqa/data \\
-        --segments 1,2,3 --n-train -1 --n-test -1 --out /tmp/mcqa
+        --segments 1,2,3 --n-train -1 --n-test -1 --out runs/mcqa
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any

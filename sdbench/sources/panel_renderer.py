@@ -12,7 +12,7 @@ strip carrying its number drawn with a built-in 5x7 bitmap font, so a model can 
 
     .venv/bin/python -c "import random; from sdbench.sources.scene_graph import sample_scene; \
         from sdbench.sources.panel_renderer import render_panel, tile_panels; \
-        tile_panels([render_panel(sample_scene(random.Random(s)), 128) for s in range(8)]).save('/tmp/p.png')"
+        tile_panels([render_panel(sample_scene(random.Random(s)), 128) for s in range(8)]).save('panels.png')"
 """
 
 from __future__ import annotations

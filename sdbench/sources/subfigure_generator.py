@@ -228,7 +228,7 @@ def context_text(fig: SyntheticFigure) -> str:
     if k == 1:
         panels = f"Panel (a) corresponds to {_article(name)} {name} of {values[0]} {unit}."
     else:
-        span = f"(a) and (b)" if k == 2 else f"(a)–({_letter(k - 1)})"
+        span = "(a) and (b)" if k == 2 else f"(a)–({_letter(k - 1)})"
         listed = f"{', '.join(values[:-1])} and {values[-1]}"
         panels = f"Panels {span} correspond to {plural} of {listed} {unit}, respectively."
     return f"{first} {panels} Error bars are s.d. over {fig.runs} runs."
