@@ -200,6 +200,8 @@ def collect_runs(results_dir: Path, strict: bool = False) -> tuple[list[Run], li
     runs: list[Run] = []
     skipped: list[Note] = []
     for path in sorted(p for p in results_dir.rglob("*.json") if not p.name.startswith(".")):
+        if not _is_results_candidate(path):
+            continue  # other JSON under the folder (checkpoint configs, dataset metadata) is not a results file
         try:
             results = read_results(path)
             check_for_board(results, str(path))
@@ -210,6 +212,20 @@ def collect_runs(results_dir: Path, strict: bool = False) -> tuple[list[Run], li
             continue
         runs.append(Run(path, results))
     return runs, skipped
+
+
+def _is_results_candidate(path: Path) -> bool:
+    """A file named results.json, any JSON object with top-level 'schema_version' and 'run_id' (a results file
+    of another name or version: reported when it does not validate), or a file that does not parse (it may be
+    a broken results file: reported). Other JSON (checkpoint configs, build manifests, dataset metadata) is
+    not a results file and is passed over."""
+    if path.name == "results.json":
+        return True
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return True
+    return isinstance(raw, dict) and "schema_version" in raw and "run_id" in raw
 
 
 def check_for_board(results: dict[str, Any], where: str) -> None:

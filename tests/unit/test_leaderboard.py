@@ -363,3 +363,15 @@ def test_html_has_no_unescaped_model_text(published):
         assert payload in text
     assert text.count(EVIL_MODEL) >= 4                                  # the model name, as text, in every table
     assert "<script>alert('config')</script>" not in page               # (config values are not shown raw either)
+
+
+def test_other_json_under_the_results_folder_is_not_a_results_file(tmp_path):
+    from sdbench.leaderboard import _is_results_candidate
+
+    (tmp_path / "manifest.json").write_text('{"schema_version": 1, "task": {}}')     # a build manifest
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2_5_vl"}')           # a checkpoint's config
+    (tmp_path / "results.json").write_text("{}")
+    (tmp_path / "run7.json").write_text('{"schema_version": 0, "run_id": "run7"}')  # an old results file
+    (tmp_path / "broken.json").write_text('{"schema_version": 1, ')
+    assert [p.name for p in sorted(tmp_path.iterdir()) if _is_results_candidate(p)] == \
+        ["broken.json", "results.json", "run7.json"]
