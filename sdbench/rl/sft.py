@@ -60,16 +60,10 @@ def sft(cfg: TrainConfig) -> Path:
     from tqdm.auto import tqdm
 
     from sdbench.checkpoint import save_checkpoint
-    from sdbench.rl.trainer import _resume_point, load_train_examples, resolve_policy
+    from sdbench.rl.trainer import setup_run
     from sdbench.run_log import RunLog
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    run_dir = cfg.run_dir
-    data, spec, source, examples = load_train_examples(cfg)
-    resume_from = _resume_point(cfg, run_dir)
-    torch.manual_seed(cfg.seed)
-    policy = resolve_policy(cfg, resume_from)
+    run_dir, data, spec, source, examples, resume_from, policy = setup_run(cfg)
     optimizer = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=cfg.learning_rate,
                                   weight_decay=cfg.weight_decay)
     start = 0

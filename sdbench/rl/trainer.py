@@ -53,14 +53,7 @@ def train(cfg: TrainConfig) -> Path:
     from sdbench.run_log import RunLog
     from sdbench.scoring import Scorer
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    run_dir = cfg.run_dir
-    data, spec, source, examples = load_train_examples(cfg)
-    resume_from = _resume_point(cfg, run_dir)
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    policy = resolve_policy(cfg, resume_from)
+    run_dir, data, spec, source, examples, resume_from, policy = setup_run(cfg)
     reference = _reference_model(policy, cfg)
     scorer = Scorer(spec, source, examples, metrics=(), reward=cfg.reward, holistic=cfg.holistic_reward)
     optimizer = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad],
@@ -225,6 +218,20 @@ def sample_prompts(examples: list[Example], num: int, seed: int, step: int) -> l
     """P prompts for a step, drawn without replacement by (seed, step) alone (resume-safe)."""
     rng = random.Random(f"prompts-{seed}-{step}")
     return rng.sample(examples, num) if num <= len(examples) else [rng.choice(examples) for _ in range(num)]
+
+
+def setup_run(cfg: TrainConfig):
+    """What RL and SFT runs share before their loops: threads, data, the resume point, seeds, the policy.
+
+    Returns (run_dir, task data, spec, source, train examples, checkpoint to resume from or None, policy)."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run_dir = cfg.run_dir
+    data, spec, source, examples = load_train_examples(cfg)
+    resume_from = _resume_point(cfg, run_dir)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    return run_dir, data, spec, source, examples, resume_from, resolve_policy(cfg, resume_from)
 
 
 def load_train_examples(cfg: TrainConfig):

@@ -127,3 +127,16 @@ def test_bad_training_requests(tiny_task, tiny_model, tmp_path):
         _cfg(tiny_task, tiny_model, tmp_path / "d", group_size=1)
     with pytest.raises(SdbenchError):
         train(_cfg(tiny_task, tmp_path / "no-such-model", tmp_path / "e"))
+
+
+def test_sft_lowers_the_loss_and_resumes_exactly(tiny_task, tiny_model, tmp_path):
+    full = train(_cfg(tiny_task, tiny_model, tmp_path / "full", method="sft", steps=6, micro_batch_size=4,
+                      learning_rate=3e-3))
+    losses = _losses(full)
+    assert len(losses) == 6 and sum(losses[-2:]) < sum(losses[:2])
+    assert latest_checkpoint(full).name == "step-000006"
+    half = train(_cfg(tiny_task, tiny_model, tmp_path / "half", method="sft", steps=3, micro_batch_size=4,
+                      learning_rate=3e-3, save_every=3))
+    train(_cfg(tiny_task, tiny_model, tmp_path / "half", method="sft", steps=6, micro_batch_size=4,
+               learning_rate=3e-3, save_every=3, resume=True))
+    assert _losses(half) == losses
