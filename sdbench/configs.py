@@ -145,8 +145,9 @@ class TrainConfig:
     """Sampling temperature (the loss uses the same temperature for log-probs)."""
     top_p: float = 1.0
     """Nucleus sampling; 1.0 keeps the exact sampling distribution the log-probs refer to."""
-    rollout_backend: Literal["hf"] = "hf"
-    """'hf': transformers generate, the CPU reference (see sdbench/rollout/backend.py for the interface)."""
+    rollout_backend: Literal["hf", "vllm"] = "hf"
+    """'hf': transformers generate, the CPU reference; 'vllm': vLLM on a GPU, weights synced every step (pip install
+    'sdbench[vllm]' in its own CUDA environment). Interface: sdbench/rollout/backend.py."""
     # ---- credit assignment ----
     hybrid_lambda: float = 0.5
     """λ of the hybrid: λ·holistic + (1−λ)·per-segment advantage."""
@@ -234,6 +235,8 @@ class EvalConfig:
     """Generation limit."""
     batch_size: int = 16
     """Prompts per generate call."""
+    rollout_backend: Literal["hf", "vllm"] = "hf"
+    """Generation backend: 'hf' (transformers, CPU reference) or 'vllm' (GPU; pip install 'sdbench[vllm]')."""
     num_samples: int = 0
     """0: greedy decoding; N > 0: N sampled outputs per prompt at --temperature (all scored)."""
     temperature: float = 1.0
@@ -284,6 +287,8 @@ class DiagnoseConfig:
     """Generation limit."""
     temperature: float = 1.0
     """Sampling temperature."""
+    rollout_backend: Literal["hf", "vllm"] = "hf"
+    """Generation backend: 'hf' (transformers, CPU reference) or 'vllm' (GPU; pip install 'sdbench[vllm]')."""
     seed: int = 0
     """Sampling seed."""
     threads: int = 0

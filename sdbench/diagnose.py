@@ -21,16 +21,17 @@ from sdbench.configs import DiagnoseConfig
 
 
 def run_diagnostics(policy, spec, source: str, examples, prompts_per_k: int, group_size: int,
-                    max_new_tokens: int, temperature: float, seed: int, plot: Path | None = None) -> dict[str, Any]:
-    """Sample, score (the source's per-segment reward only) and aggregate by K."""
+                    max_new_tokens: int, temperature: float, seed: int, plot: Path | None = None,
+                    backend=None) -> dict[str, Any]:
+    """Sample, score (the source's per-segment reward only) and aggregate by K. `backend`: a rollout backend
+    to sample with (default: the HF backend on `policy`)."""
     import torch
     from tqdm.auto import tqdm
 
     from sdbench.scoring import Scorer
 
     from sdbench.rl.diagnostics import diagnostics_by_k
-    from sdbench.rollout.backend import SamplingParams
-    from sdbench.rollout.hf_backend import HFBackend
+    from sdbench.rollout.backend import SamplingParams, make_backend
     from sdbench.token_spans import decode_with_offsets
 
     rng = random.Random(f"diagnose-{seed}")
@@ -40,7 +41,7 @@ def run_diagnostics(policy, spec, source: str, examples, prompts_per_k: int, gro
     chosen = [ex for k in sorted(by_k) for ex in rng.sample(by_k[k], min(prompts_per_k, len(by_k[k])))]
     torch.manual_seed(seed)
     scorer = Scorer(spec, source, examples, metrics=())
-    backend = HFBackend(policy)
+    backend = backend if backend is not None else make_backend("hf", policy)
     params = SamplingParams(max_new_tokens, temperature)
     groups = []
     for ex in tqdm(chosen, desc="diagnose", unit="prompt", file=sys.stderr):
@@ -98,14 +99,17 @@ def diagnose(cfg: DiagnoseConfig) -> Path:
     from sdbench.model_ref import resolve_model
     from sdbench.policy import load_policy
     from sdbench.provenance import provenance
+    from sdbench.rollout.backend import make_backend
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     data, spec, source, examples = load_eval_examples(cfg.task, cfg.split, cfg.segments)
     policy = load_policy(resolve_model(cfg.model).load_from, trust_remote_code=cfg.trust_remote_code)
     out = Path(cfg.out)
+    backend = make_backend(cfg.rollout_backend, policy, seed=cfg.seed, trust_remote_code=cfg.trust_remote_code)
     result = run_diagnostics(policy, spec, source, examples, cfg.prompts, cfg.group_size,
-                             cfg.max_new_tokens, cfg.temperature, cfg.seed, plot=out / "diagnostics.png")
+                             cfg.max_new_tokens, cfg.temperature, cfg.seed, plot=out / "diagnostics.png",
+                             backend=backend)
     result.update({"task": {"name": spec.name, "version": spec.version, "source": source,
                             "content_hash": data.manifest["content_hash"]}, "model": cfg.model,
                    "provenance": provenance("torch", "transformers")})

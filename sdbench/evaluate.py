@@ -3,7 +3,8 @@
     sdbench eval --model runs/train/multipanel-sd-grpo-seed0 --task runs/mp
     sdbench eval --model Qwen/Qwen2.5-VL-3B-Instruct --task runs/mcqa --num-samples 4 --temperature 0.7
 
-Batched greedy (or sampled) generation with the HF backend, then the same scoring path as `sdbench score`.
+Batched greedy (or sampled) generation with the rollout backend (`--rollout-backend hf`, the default, or
+`vllm` on a GPU), then the same scoring path as `sdbench score`.
 Writes OUT/outputs.jsonl (every output with every metric, so a number can be traced back to text) and
 OUT/results.json (sdbench.results schema): per-segment metrics averaged over segments, by K and by segment
 position, whole-output metrics, format compliance, 95 % bootstrap CIs, and provenance (task name, version,
@@ -37,8 +38,7 @@ def evaluate(cfg: EvalConfig) -> Path:
     from sdbench.model_ref import resolve_model, weights_hash
     from sdbench.policy import load_policy
     from sdbench.provenance import provenance
-    from sdbench.rollout.backend import SamplingParams
-    from sdbench.rollout.hf_backend import HFBackend
+    from sdbench.rollout.backend import SamplingParams, make_backend
     from sdbench.scoring import Scorer
     from sdbench.token_spans import decode_with_offsets
 
@@ -57,7 +57,7 @@ def evaluate(cfg: EvalConfig) -> Path:
     out = Path(cfg.out) if cfg.out else Path("runs") / "eval" / run_id
     policy = load_policy(ref.load_from, trust_remote_code=cfg.trust_remote_code)
     scorer = Scorer(spec, source, examples, metrics=tuple(cfg.metrics) or None)
-    backend = HFBackend(policy)
+    backend = make_backend(cfg.rollout_backend, policy, seed=seed, trust_remote_code=cfg.trust_remote_code)
     greedy = cfg.num_samples == 0
     samples = max(1, cfg.num_samples)
     params = SamplingParams(cfg.max_new_tokens, cfg.temperature, greedy=greedy)
@@ -91,7 +91,7 @@ def evaluate(cfg: EvalConfig) -> Path:
 
         diagnostics = run_diagnostics(policy, spec, source, examples, prompts_per_k=cfg.diagnostics_prompts,
                                       group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
-                                      temperature=1.0, seed=seed, plot=out / "diagnostics.png")
+                                      temperature=1.0, seed=seed, plot=out / "diagnostics.png", backend=backend)
     results = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id,
         "task": {"name": spec.name, "version": spec.version, "source": source, "split": cfg.split,
@@ -109,7 +109,7 @@ def evaluate(cfg: EvalConfig) -> Path:
         **aggregate(scores, seed=seed),
         "diagnostics": diagnostics, "notes": notes, "outputs": "outputs.jsonl",
         "eval_config": json.loads(json.dumps(asdict(cfg), default=str)), "seconds": round(seconds, 1),
-        "provenance": {**provenance("torch", "transformers"),
+        "provenance": {**provenance("torch", "transformers", *(["vllm"] if cfg.rollout_backend == "vllm" else [])),
                        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
     path = write_results(out / "results.json", results)

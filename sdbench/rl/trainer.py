@@ -64,7 +64,7 @@ def train(cfg: TrainConfig) -> Path:
     if resume_from is not None:
         start = load_trainer_state(resume_from, optimizer, scheduler).step
         print(f"resuming {run_dir} from step {start}", file=sys.stderr)
-    backend = make_backend(cfg.rollout_backend, policy)
+    backend = make_backend(cfg.rollout_backend, policy, seed=cfg.seed, trust_remote_code=cfg.trust_remote_code)
     params = SamplingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p)
     config_record = json.loads(json.dumps(asdict(cfg), default=str))
     provenance_record = {"task": {"name": spec.name, "version": spec.version, "source": source,

@@ -4,7 +4,7 @@ A backend turns P examples into B = P·G sampled completions (rows [p·G, (p+1)�
 reports, for each completion, its token ids, the log-prob of each token under the sampling distribution
 (logits / temperature, image tokens suppressed) and whether it ended by itself (EOS) or hit the length
 limit. Weights are synced from the trainer's policy before each step (`sync_weights`; a no-op for the HF
-backend, which samples from the policy object itself).
+backend, which samples from the policy object itself; the vLLM backend loads them into its own copy).
 """
 
 from __future__ import annotations
@@ -51,13 +51,23 @@ class RolloutBackend(Protocol):
         ...
 
 
-BACKENDS = ("hf",)
+BACKENDS = ("hf", "vllm")
 
 
-def make_backend(name: str, policy) -> RolloutBackend:
-    """A backend by name; each is imported only when chosen."""
+def make_backend(name: str, policy, seed: int | None = None, trust_remote_code: bool = False,
+                 **options) -> RolloutBackend:
+    """A backend by name; each is imported only when chosen ('vllm' raises SdbenchError with the install
+    command when vLLM is missing). `seed` and `trust_remote_code` are for backends that load a copy of the
+    model with a sampler of their own (vLLM); the HF backend samples from the policy object with torch's global
+    generator, which the caller seeds. `options` go to the backend's constructor (VLLMBackend's knobs:
+    gpu_memory_utilization, enable_sleep_mode, …)."""
     if name == "hf":
         from sdbench.rollout.hf_backend import HFBackend
 
-        return HFBackend(policy)
+        return HFBackend(policy, **options)
+    if name == "vllm":
+        from sdbench.rollout.vllm_backend import VLLMBackend
+
+        return VLLMBackend(policy, **({} if seed is None else {"seed": seed}), trust_remote_code=trust_remote_code,
+                           **options)
     raise unknown_name_error("rollout backend", name, BACKENDS)
