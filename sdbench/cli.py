@@ -14,18 +14,19 @@ from typing import Any
 
 from sdbench.errors import SdbenchError
 
-COMMA_LISTS = {"--segments", "--tasks", "--metrics", "--correlations", "--methods", "--lambdas", "--outside-rules",
-               "--experiments"}
+COMMA_LISTS = {"--segments", "--rl-segments", "--tasks", "--metrics", "--correlations", "--methods", "--lambdas",
+               "--outside-rules", "--experiments"}
 POSITIONAL = {"build-task": "task", "show": "folder"}
 
 
 def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
     from sdbench.build_task import build_task
-    from sdbench.configs import (BuildTaskConfig, DiagnoseConfig, EvalConfig, PipelineConfig, ScoreConfig,
-                                 ShowConfig, TrainConfig)
+    from sdbench.configs import (BuildTaskConfig, DiagnoseConfig, EvalConfig, ExportLmmsEvalConfig, PipelineConfig,
+                                 ScoreConfig, ShowConfig, TrainConfig)
     from sdbench.diagnose import diagnose
     from sdbench.evaluate import evaluate
     from sdbench.leaderboard import LeaderboardConfig, leaderboard
+    from sdbench.lmms_eval_export import export_lmms_eval
     from sdbench.pipeline import pipeline
     from sdbench.rl.trainer import train
     from sdbench.score import score
@@ -41,6 +42,8 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
         "simulate": (SimulateConfig, simulate,
                      "credit-assignment simulator: misattribution vs K, steps to target vs K, hybrid λ sweep"),
         "score": (ScoreConfig, score, "score your own model's outputs (JSONL) against a built task"),
+        "export-lmms-eval": (ExportLmmsEvalConfig, export_lmms_eval,
+                             "write an lmms-eval task folder (YAML + hooks) that scores with sdbench"),
         "leaderboard": (LeaderboardConfig, leaderboard,
                         "aggregate results JSONs into per-task-version boards (table|markdown|csv|html) and plots"),
         "pipeline": (PipelineConfig, pipeline, "run the main job end to end on the embedded default"),
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _commands()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        lines = [f"  {name:<11} {help_}" for name, (_, _, help_) in commands.items()]
+        lines = [f"  {name:<16} {help_}" for name, (_, _, help_) in commands.items()]
         if argv and argv[0] not in ("-h", "--help"):
             from sdbench.errors import did_you_mean
             print(f"sdbench: unknown command {argv[0]!r}{did_you_mean(argv[0], commands)}", file=sys.stderr)

@@ -109,6 +109,32 @@ class ScoreConfig:
         return Path(self.out) if self.out else Path(self.predictions).parent / (Path(self.predictions).stem + "_scores")
 
 
+@dataclass(frozen=True)
+class ExportLmmsEvalConfig:
+    """`sdbench export-lmms-eval`: write an lmms-eval task folder (YAML + hooks + data) for a built task."""
+
+    task: Path | None = None
+    """A folder written by `sdbench build-task`."""
+    out: Path | None = None
+    """Folder to write (new or empty; an earlier export needs --overwrite)."""
+    split: Literal["train", "test"] = "test"
+    """Split to export."""
+    name: str | None = None
+    """lmms-eval task name (default: sdbench_<task>)."""
+    max_new_tokens: int = 256
+    """Generation limit written into the task YAML."""
+    overwrite: bool = False
+    """Replace an earlier export in --out."""
+
+    def __post_init__(self):
+        if self.task is None or self.out is None:
+            raise SdbenchError("export-lmms-eval: pass --task BUILD_DIR and --out DIR")
+        if self.max_new_tokens < 1:
+            raise SdbenchError(f"--max-new-tokens: need >= 1, got {self.max_new_tokens}")
+        if self.name is not None and not self.name.replace("_", "").replace("-", "").isalnum():
+            raise SdbenchError(f"--name {self.name!r}: use letters, digits, '_' and '-' only")
+
+
 Method = Literal["sft", "grpo", "dr-grpo", "sd-grpo", "sd-dr-grpo", "hybrid"]
 RL_METHODS = ("grpo", "dr-grpo", "sd-grpo", "sd-dr-grpo", "hybrid")
 
@@ -299,21 +325,62 @@ class DiagnoseConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """`sdbench pipeline`: the main job on the embedded default (build the synthetic tasks, show a sample,
-    warm-start the default model)."""
+    """`sdbench pipeline`: the main job on the embedded default: build the synthetic tasks, warm-start the default
+    model, train GRPO and SD-GRPO on multipanel, evaluate them, run the simulator, print the leaderboard."""
 
     out: Path = Path("runs/pipeline")
     """Folder for everything the pipeline writes."""
     tasks: tuple[str, ...] = ("multipanel", "multichart", "subfigure")
     """Tasks to build from their synthetic source."""
-    segments: tuple[int, ...] = (1, 2, 4, 8)
-    """K values to build."""
+    segments: tuple[int, ...] = (1, 2, 4)
+    """K values to build (the default model is warm-started on K = 1, 2, 4)."""
     n_train: int = 256
     """Train examples per task."""
-    n_test: int = 64
-    """Test examples per task."""
+    n_test: int = 96
+    """Test examples per task (spread evenly over the K values)."""
     seed: int = 0
-    """Seed for everything."""
+    """Seed for everything (data, training, evaluation, simulator)."""
+    rl_task: str = "multipanel"
+    """Task the RL comparison trains and evaluates on (one of --tasks)."""
+    rl_segments: tuple[int, ...] = (2, 4)
+    """K values of the train examples RL samples from."""
+    methods: tuple[str, ...] = ("grpo", "sd-grpo")
+    """Training methods compared (each one run, same seed and hyper-parameters)."""
+    steps: int = 30
+    """RL steps per method."""
+    prompts_per_step: int = 4
+    """P: prompts per RL step."""
+    group_size: int = 8
+    """G: rollouts per prompt."""
+    max_new_tokens: int = 96
+    """Generation limit for RL rollouts and evaluation."""
+    learning_rate: float = 1e-4
+    """AdamW learning rate of the RL runs."""
+    reward: str | None = "cider_d"
+    """Per-segment reward of the RL runs. CIDEr-D, not the task's fact_f1: the tiny default policy starts at fact
+    F1 0 (it has not learnt to tell shapes and colours apart), where every group's rewards are equal and no
+    method gets a gradient; CIDEr-D against the panel's reference varies within a group. None: the task's."""
+    parallel: bool = True
+    """Train the methods side by side, one process and one CPU thread each (faster on a few cores than one run
+    after the other with all threads; the curves are the same as a --threads 1 run)."""
+    simulator_seeds: int = 16
+    """Seeds of the credit-assignment simulator."""
+
+    def __post_init__(self):
+        if self.rl_task not in self.tasks:
+            raise SdbenchError(f"--rl-task {self.rl_task!r} is not among --tasks {list(self.tasks)}")
+        missing = [k for k in self.rl_segments if k not in self.segments]
+        if missing:
+            raise SdbenchError(f"--rl-segments {list(self.rl_segments)}: K={missing} not built; add to --segments")
+        unknown = [m for m in self.methods if m not in ("grpo", "dr-grpo", "sd-grpo", "sd-dr-grpo", "hybrid")]
+        if unknown or not self.methods:
+            raise SdbenchError(f"--methods {list(self.methods)}: choose RL methods among grpo, dr-grpo, sd-grpo, "
+                               "sd-dr-grpo, hybrid")
+        for name in ("n_train", "n_test", "steps", "prompts_per_step", "max_new_tokens", "simulator_seeds"):
+            if getattr(self, name) < 1:
+                raise SdbenchError(f"--{name.replace('_', '-')}: need >= 1, got {getattr(self, name)}")
+        if self.group_size < 2:
+            raise SdbenchError(f"--group-size {self.group_size}: GRPO-style methods need >= 2 rollouts per prompt")
 
 
 # ---- YAML configs ---------------------------------------------------------------------------------------
