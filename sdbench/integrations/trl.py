@@ -86,13 +86,12 @@ from torch import Tensor
 from sdbench.errors import SdbenchError, unknown_name_error
 from sdbench.rl.advantages import (ADVANTAGE_ESTIMATORS, OUTSIDE_RULES, AdvantageInputs, holistic_advantages,
                                    segment_advantages)
+from sdbench.rl.segment_batch import ScoredBatch, SegmentTensors, segment_tensors
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from sdbench.scoring import ExampleScore
     from sdbench.task_data import TaskData
-    from sdbench.token_spans import DecodedTokens
     from sdbench.types import Example
 
 EXAMPLE_ID = "example_id"
@@ -203,16 +202,6 @@ def task_dataset(task: str | Path | TaskData, split: str = "train", segments: Se
 
 
 # ---- scoring --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScoredBatch:
-    """What sdbench's scoring path says about a batch of completions, row by row."""
-
-    scores: list[ExampleScore]
-    """Segments, per-segment rewards r_k and holistic reward R of each completion (sdbench.scoring)."""
-    decoded: list[DecodedTokens]
-    """Decoded text and one character span per completion token (sdbench.token_spans)."""
-
-
 class TaskRewards:
     """sdbench's scoring of one task split for TRL: reward functions and the segment rewards of the trainer.
 
@@ -286,55 +275,6 @@ class TaskRewards:
 
 
 # ---- pure tensor steps ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SegmentTensors:
-    """The per-row tensors credit assignment reads besides the holistic reward (rows: completions)."""
-
-    segment_rewards: Tensor
-    """(b, S) float: r_{i,k}, 0 where not expected."""
-    segment_mask: Tensor
-    """(b, S) bool: segment k is expected (k < K of the row's example)."""
-    segment_found: Tensor
-    """(b, S) bool: the completion wrote segment k."""
-    token_segment_ids: Tensor
-    """(b, T) long: segment of each completion token, -1 outside every segment and on padding."""
-    completion_mask: Tensor
-    """(b, T) bool: real completion tokens."""
-
-
-def segment_tensors(batch: ScoredBatch, num_tokens: int, device: torch.device | str = "cpu") -> SegmentTensors:
-    """ScoredBatch -> SegmentTensors with T = num_tokens columns (>= the longest completion), the same rows and
-    rules as `sdbench.rl.trainer.train_step`.
-
-    >>> from sdbench.scoring import ExampleScore
-    >>> from sdbench.token_spans import DecodedTokens
-    >>> score = ExampleScore("x", 2, [], {}, {}, [0.5, 0.0], 0.25, "Panel 1: cat", [(9, 12), None])
-    >>> tokens = DecodedTokens("Panel 1: cat", [(0, 5), (5, 7), (7, 8), (8, 12)], [False] * 4)
-    >>> out = segment_tensors(ScoredBatch([score], [tokens]), num_tokens=5)
-    >>> out.token_segment_ids.tolist(), out.segment_found.tolist(), out.completion_mask.tolist()
-    ([[-1, -1, -1, 0, -1]], [[True, False]], [[True, True, True, True, False]])
-    """
-    from sdbench.token_spans import token_segment_ids
-
-    num_rows = len(batch.scores)
-    num_segments = max((s.num_segments for s in batch.scores), default=1)
-    rewards = torch.zeros(num_rows, num_segments)                                      # (b, S)
-    mask = torch.zeros(num_rows, num_segments, dtype=torch.bool)                       # (b, S)
-    found = torch.zeros(num_rows, num_segments, dtype=torch.bool)                      # (b, S)
-    ids = torch.full((num_rows, num_tokens), -1, dtype=torch.long)                     # (b, T)
-    completion_mask = torch.zeros(num_rows, num_tokens, dtype=torch.bool)             # (b, T)
-    for i, (score, decoded) in enumerate(zip(batch.scores, batch.decoded)):
-        k, n = score.num_segments, len(decoded.spans)
-        if n > num_tokens:
-            raise ValueError(f"row {i} has {n} completion tokens, more than num_tokens={num_tokens}")
-        rewards[i, :k] = torch.tensor(score.segment_rewards)
-        mask[i, :k] = True
-        found[i, :k] = torch.tensor([span is not None for span in score.spans])
-        ids[i, :n] = torch.tensor(token_segment_ids(decoded, score.spans), dtype=torch.long)
-        completion_mask[i, :n] = True
-    return SegmentTensors(*(t.to(device) for t in (rewards, mask, found, ids, completion_mask)))
-
-
 PAD_VALUES = {"segment_rewards": 0.0, "segment_mask": 0, "segment_found": 0, "token_segment_ids": -1,
               "completion_mask": 0}
 """What pads each SegmentTensors field across processes: nothing expected, nothing found, no token."""

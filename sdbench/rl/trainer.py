@@ -35,6 +35,7 @@ from sdbench.rl.advantages import (ADVANTAGE_ESTIMATORS, AdvantageInputs, holist
 from sdbench.rl.diagnostics import misattribution_rate
 from sdbench.rl.logprobs import completion_logprobs, micro_batch
 from sdbench.rl.losses import clipped_pg_loss
+from sdbench.rl.segment_batch import ScoredBatch, segment_tensors
 from sdbench.rollout.backend import SamplingParams, make_backend
 from sdbench.types import Example
 
@@ -91,7 +92,7 @@ def train(cfg: TrainConfig) -> Path:
 def train_step(cfg: TrainConfig, step: int, policy, reference, backend, params: SamplingParams, scorer,
                examples: list[Example], optimizer, scheduler) -> dict[str, Any]:
     from sdbench.chat_inputs import build_training_batch
-    from sdbench.token_spans import decode_with_offsets, token_segment_ids
+    from sdbench.token_spans import decode_with_offsets
 
     t0 = time.perf_counter()
     prompts = sample_prompts(examples, cfg.prompts_per_step, cfg.seed, step)
@@ -104,24 +105,16 @@ def train_step(cfg: TrainConfig, step: int, policy, reference, backend, params: 
     rows = [ex for ex in prompts for _ in range(G)]                                    # B examples, prompt-major
     decoded = [decode_with_offsets(ids, policy.tokenizer) for ids in rollouts.completion_ids]
     scores = scorer.score(rows, [d.text for d in decoded], hit_length_limit=[not f for f in rollouts.finished])
-    B, S = len(rows), max(ex.num_segments for ex in rows)
+    B = len(rows)
     T = max(1, max(len(ids) for ids in rollouts.completion_ids))
     holistic = torch.tensor([s.holistic_reward for s in scores])                        # (B,)
-    seg_rewards = torch.zeros(B, S)                                                     # (B, S)
-    seg_mask = torch.zeros(B, S, dtype=torch.bool)                                      # (B, S)
-    seg_found = torch.zeros(B, S, dtype=torch.bool)                                     # (B, S)
-    token_ids = torch.full((B, T), -1, dtype=torch.long)                                # (B, T)
-    completion_mask = torch.zeros(B, T, dtype=torch.bool)                               # (B, T)
+    tensors = segment_tensors(ScoredBatch(scores, decoded), T)  # (B, S) rewards/mask/found, (B, T) ids/mask
+    seg_rewards, seg_mask, seg_found = tensors.segment_rewards, tensors.segment_mask, tensors.segment_found
+    token_ids, completion_mask = tensors.token_segment_ids, tensors.completion_mask
+    S = seg_rewards.shape[1]
     old_logps = torch.zeros(B, T)                                                       # (B, T)
-    for i, (s, d) in enumerate(zip(scores, decoded)):
-        k = s.num_segments
-        seg_rewards[i, :k] = torch.tensor(s.segment_rewards)
-        seg_mask[i, :k] = True
-        seg_found[i, :k] = torch.tensor([span is not None for span in s.spans])
-        n = len(rollouts.completion_ids[i])
-        token_ids[i, :n] = torch.tensor(token_segment_ids(d, s.spans), dtype=torch.long)
-        completion_mask[i, :n] = True
-        old_logps[i, :n] = torch.tensor(rollouts.logprobs[i])
+    for i, logps in enumerate(rollouts.logprobs):
+        old_logps[i, :len(logps)] = torch.tensor(logps)
     t_score = time.perf_counter() - t0 - t_generate
 
     # ---- credit assignment ---------------------------------------------------------------------------------
