@@ -1,10 +1,11 @@
-"""Scored completions -> the per-row tensors credit assignment reads: one function for every training path.
+"""Scored completions -> the per-row tensors credit assignment reads, for sdbench's trainer and the TRL adapter.
 
 `segment_tensors(ScoredBatch, T)` turns what the scoring path says about B completions (sdbench.scoring's
 ExampleScore: per-segment rewards, found spans; sdbench.token_spans's DecodedTokens: one character span per
 token) into (B, S) segment rewards / expected / found and (B, T) token segment ids and completion mask. sdbench's
-own trainer, the TRL adapter and the verl adapter all call it, so a completion gets the same tensors, and with
-the same estimator the same advantages, on every path.
+own trainer and the TRL adapter both call it, so a completion gets the same tensors, and with the same estimator
+the same advantages, on both paths (the verl adapter carries the same fields per rollout, checked equal in
+tests/optional/test_verl_adapter.py).
 
 Rules: S = the largest K in the batch; segment k of a row is expected when k < its K, found when the segmenter
 gave it a span; a missing segment's reward is 0; tokens outside every segment (labels, preamble, EOS) and
