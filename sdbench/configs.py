@@ -340,6 +340,9 @@ class PipelineConfig:
     """Test examples per task (spread evenly over the K values)."""
     seed: int = 0
     """Seed for everything (data, training, evaluation, simulator)."""
+    model: str = "default"
+    """Policy to start RL from: 'default' (the embedded default, built and warm-started once, cached) or any model
+    `sdbench train --model` takes."""
     rl_task: str = "multipanel"
     """Task the RL comparison trains and evaluates on (one of --tasks)."""
     rl_segments: tuple[int, ...] = (2, 4)

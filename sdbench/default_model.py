@@ -3,7 +3,7 @@
 RL needs a policy that is imperfect but far from random. `default_model()` builds one on the synthetic train
 splits of the three tasks, with no download:
 
-    1. build the synthetic tasks (train split, K in `segments`) into the cache
+    1. build the synthetic tasks (train split, K in `segments`, source options `task_options`) into the cache
     2. train a byte-level BPE tokenizer on their prompts and references
     3. build a random-weight Qwen2.5-VL of `hidden_size` x `num_layers` (vision tower 96 x 2, 224 px images,
        at most 64 vision tokens per image)
@@ -44,6 +44,11 @@ class DefaultModelSpec:
     vocab_size: int = 2048
     tasks: tuple[str, ...] = ("multipanel", "multichart", "subfigure")
     segments: tuple[int, ...] = (1, 2, 4)
+    task_options: tuple[tuple[str, str, str], ...] = (
+        ("multipanel", "max_objects", "1"), ("multipanel", "relations", "false"), ("multipanel", "background", "false"))
+    """(task, option, value) source options of the synthetic data, as `build-task --options` takes them. Multipanel
+    with one shape per panel, no relations and a white background: ≈ 12 tokens per panel instead of ≈ 50, which
+    CPU RL can afford (`sdbench pipeline` builds its multipanel task with the same options)."""
     n_train: int = 1500
     """Synthetic train examples per task (tokenizer corpus and SFT data)."""
     sft_steps: int = 300
@@ -75,6 +80,11 @@ def spec_key(spec: DefaultModelSpec) -> str:
     for task in spec.tasks:
         h.update(code_hash(load_task(task)).encode())
     return h.hexdigest()[:16]
+
+
+def task_options(spec: DefaultModelSpec, task: str) -> dict[str, str]:
+    """The source options the default model's synthetic data of `task` is built with."""
+    return {option: value for name, option, value in spec.task_options if name == task}
 
 
 def default_model(spec: DefaultModelSpec = DEFAULT, quiet: bool = False) -> Path:
@@ -117,7 +127,8 @@ def _build(spec: DefaultModelSpec, out: Path, quiet: bool) -> dict[str, Any]:
     for task in spec.tasks:
         folder = build_task(BuildTaskConfig(
             task=task, segments=spec.segments, n_train=spec.n_train, n_test=spec.eval_per_k * len(spec.segments),
-            seed=spec.seed, out=cache_root() / "tasks" / f"{task}-default-seed{spec.seed}"), quiet=True)
+            seed=spec.seed, options=task_options(spec, task),
+            out=cache_root() / "tasks" / f"{task}-default-{spec_key(spec)}"), quiet=True)
         data = load_task_data(folder)
         train += list(data.examples("train"))
         test[task] = list(data.examples("test"))
