@@ -349,7 +349,7 @@ class PipelineConfig:
     """K values of the train examples RL samples from."""
     methods: tuple[str, ...] = ("grpo", "sd-grpo")
     """Training methods compared (each one run, same seed and hyper-parameters)."""
-    steps: int = 30
+    steps: int = 60
     """RL steps per method."""
     prompts_per_step: int = 4
     """P: prompts per RL step."""
