@@ -82,6 +82,11 @@ def spec_key(spec: DefaultModelSpec) -> str:
     return h.hexdigest()[:16]
 
 
+def default_model_name(spec: DefaultModelSpec = DEFAULT) -> str:
+    """The default model's name (its cache folder's): architecture + hash of spec and code; no build needed."""
+    return f"default-model-{spec.arch}-{spec_key(spec)}"
+
+
 def task_options(spec: DefaultModelSpec, task: str) -> dict[str, str]:
     """The source options the default model's synthetic data of `task` is built with."""
     return {option: value for name, option, value in spec.task_options if name == task}
@@ -89,7 +94,7 @@ def task_options(spec: DefaultModelSpec, task: str) -> dict[str, str]:
 
 def default_model(spec: DefaultModelSpec = DEFAULT, quiet: bool = False) -> Path:
     """The folder of the warm-started default model (built on first use, then reused)."""
-    folder = cache_root() / f"default-model-{spec.arch}-{spec_key(spec)}"
+    folder = cache_root() / default_model_name(spec)
     if (folder / "warmstart.json").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)

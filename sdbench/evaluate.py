@@ -35,7 +35,7 @@ def evaluate(cfg: EvalConfig) -> Path:
     import torch
     from tqdm.auto import tqdm
 
-    from sdbench.model_ref import resolve_model, weights_hash
+    from sdbench.model_ref import display_name, resolve_model, weights_hash
     from sdbench.policy import load_policy
     from sdbench.provenance import provenance
     from sdbench.rollout.backend import SamplingParams, make_backend
@@ -97,7 +97,9 @@ def evaluate(cfg: EvalConfig) -> Path:
         "task": {"name": spec.name, "version": spec.version, "source": source, "split": cfg.split,
                  "content_hash": data.manifest["content_hash"], "folder": str(cfg.task),
                  "num_examples": len(examples), "segments": list(cfg.segments)},
-        "model": {"name": policy.name, "checkpoint": str(ref.checkpoint) if ref.checkpoint else None,
+        # a trained checkpoint is named by the model its run started from, so the seeds of a recipe share a row
+        "model": {"name": display_name(train_config.get("model") or cfg.model),
+                  "checkpoint": str(ref.checkpoint) if ref.checkpoint else None,
                   "checkpoint_hash": weights_hash(Path(ref.load_from)) if Path(ref.load_from).is_dir() else None},
         "method": method, "seed": seed,
         "train": {"config": train_config, "steps": state.get("step"), "learning_curve": _learning_curve(ref)}

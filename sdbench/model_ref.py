@@ -47,6 +47,23 @@ def resolve_model(model: str) -> ModelRef:
     return ModelRef(model, None, None)
 
 
+def display_name(model: str) -> str:
+    """How results and leaderboards name a model: a hub id as it is, a local folder by its folder name (no machine
+    paths in published results), 'default' by the embedded default's name (spec and code hash).
+
+    >>> display_name("Qwen/Qwen2.5-VL-3B-Instruct"), display_name("/data/models/my-vlm/")
+    ('Qwen/Qwen2.5-VL-3B-Instruct', 'my-vlm')
+    """
+    if model == "default":
+        from sdbench.default_model import default_model_name
+
+        return default_model_name()
+    path = Path(model).expanduser()
+    if model.startswith((".", "/", "~")) or path.exists():
+        return path.resolve().name
+    return model
+
+
 def weights_hash(folder: Path) -> str | None:
     """SHA-256 over a local model folder's safetensors files (None for hub ids)."""
     files = sorted(Path(folder).glob("*.safetensors"))

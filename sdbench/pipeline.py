@@ -150,20 +150,25 @@ def train_all(runs: dict[str, TrainConfig], parallel: bool) -> None:
         print(f"  {method}: {run.run_dir} (log: {log})")
     shown: dict[str, int] = {}
     last_print = 0.0
+
+    def report(force: bool) -> None:
+        nonlocal shown, last_print
+        progress = {m: _progress(todo[m].run_dir) for m in todo}
+        steps = {m: p[0] for m, p in progress.items()}
+        if any(steps.values()) and steps != shown and (force or time.perf_counter() - last_print > 20):
+            shown, last_print = steps, time.perf_counter()
+            print("  " + " | ".join(f"{m} step {s}/{todo[m].steps} reward {r:.3f}" + (f" ({t:.1f} s/step)" if t else "")
+                                    for m, (s, r, t) in progress.items()), flush=True)
+
     try:
         while any(p.is_alive() for p in processes.values()):
             time.sleep(2)
-            progress = {m: _progress(todo[m].run_dir) for m in todo}
-            steps = {m: p[0] for m, p in progress.items()}
-            if steps != shown and (time.perf_counter() - last_print > 20 or all(s == todo[m].steps for m, s in
-                                                                                 steps.items())):
-                shown, last_print = steps, time.perf_counter()
-                print("  " + " | ".join(f"{m} step {s}/{todo[m].steps} reward {r:.3f}" + (f" ({t:.1f} s/step)" if t
-                                        else "") for m, (s, r, t) in progress.items()), flush=True)
+            report(force=False)
     except KeyboardInterrupt:
         for p in processes.values():
             p.terminate()
         raise
+    report(force=True)
     failed = {m: p.exitcode for m, p in processes.items() if p.exitcode != 0}
     if failed:
         detail = "; ".join(f"{m} exited with {code}: {_tail(todo[m].run_dir.with_suffix('.log'))}"

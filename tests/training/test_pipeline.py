@@ -19,6 +19,8 @@ def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):
         results = read_results(path)
         assert results["method"] == method and results["task"]["name"] == "multichart"
         assert results["task"]["num_examples"] == 4
+        # trained runs are named by the model they started from: the rows of a leaderboard are (method, base model)
+        assert results["model"]["name"] == tiny_model.name
     for method in ("grpo", "sd-grpo"):  # trained side by side, each in its own process with its own log
         run = tmp_path / "p" / "train" / f"multichart-{method}-seed0"
         steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
