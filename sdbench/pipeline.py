@@ -66,16 +66,16 @@ def pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         show(ShowConfig(folder=folders[task], split="test", num=1))
     timings["tasks"] = time.perf_counter() - t0
 
+    model = cfg.model  # passed on as given: results name 'default' by its spec and code hash, not a cache path
     if cfg.model == "default":
         t0 = header("the embedded default model (built and warm-started once, then cached)")
-        model = str(default_model())
-        report = json.loads((Path(model) / "warmstart.json").read_text(encoding="utf-8"))
-        print(f"  {model}\n  per-segment reward by K before RL (greedy, its own held-out examples):")
+        folder = default_model()
+        report = json.loads((folder / "warmstart.json").read_text(encoding="utf-8"))
+        print(f"  {folder}\n  per-segment reward by K before RL (greedy, its own held-out examples):")
         for task, by_k in report["reward_by_k"].items():
             print(f"    {task:<11} " + "  ".join(f"K={k}: {v:.3f}" for k, v in by_k.items()))
     else:
         t0 = header(f"the policy: {cfg.model}")
-        model = cfg.model
     timings["model"] = time.perf_counter() - t0
 
     task_dir = folders[cfg.rl_task]
