@@ -277,6 +277,8 @@ advantages = per_token_advantages(SegmentCredit("sd-dr-grpo", outside="mean"), h
 b, t = len(local["holistic"]), len(local["ids"][0])
 rows = slice(accelerator.process_index * b, (accelerator.process_index + 1) * b)
 print("RESULT", json.dumps(advantages[rows, :t].tolist()), flush=True)
+accelerator.wait_for_everyone()  # neither process may exit while the other still talks to it (gloo aborts then)
+torch.distributed.destroy_process_group()
 '''
 
 # Process 0: rows 0-2, S = 1, T = 2; process 1: rows 3-5, S = 3, T = 3. G = 2: the group of rows 2 and 3 spans
