@@ -125,7 +125,8 @@ class Scorer:
                     column[i] = v
                 seg_values[name] = column
             else:
-                wholes = [WholeItem(t, ex) for t, ex in zip(texts, examples)]
+                wholes = [WholeItem(t, ex, tuple(None if f is None else f.text for f in out.segments),
+                                    out.stats.no_labels) for t, ex, out in zip(texts, examples, segmented)]
                 todo = [i for i, it in enumerate(wholes) if metric.applies(it, self.context)]
                 column = [None] * len(wholes)
                 for i, v in zip(todo, metric.fn([wholes[i] for i in todo], self.context) if todo else []):

@@ -27,7 +27,8 @@ What each case yields (every accepted label, expected or not, ends the segment b
 | expected label never written | segment is None (scores 0 downstream) | `num_missing` |
 | label written again (duplicate) | the FIRST occurrence keeps the segment; the duplicate ends the segment before it and its text belongs to no segment | `num_duplicate_labels`, `num_unlabeled_chars` |
 | labels out of order ("Panel 2:" before "Panel 1:") | still matched by label | `num_out_of_order` (first occurrences whose expected index is below an earlier one's) |
-| label not expected ("Panel 9:" when K=4, "(i)" at a line start) | ends the segment before it; its text belongs to no segment | `num_unexpected_labels`, `num_unlabeled_chars` |
+| label not expected, word style ("Panel 9:" when K=4) | ends the segment before it; its text belongs to no segment | `num_unexpected_labels`, `num_unlabeled_chars` |
+| label not expected, marker style ("(d)" when K=3, an enumeration "(i)", "(ii)") | stays text of the segment it is in: captions use bracketed letters for lists and cross-references, and a subcaption that holds "(i) … (ii) …" must read back whole | `num_unexpected_labels` |
 | label in another style ("**Panel 2**", "PANEL 2 -", "(B)") | accepted as the table above says | `num_nonstandard_labels` (written form != template form) |
 | text before the first label (preamble) | belongs to no segment | `num_unlabeled_chars` (non-whitespace characters outside every label and body) |
 | text after the last segment ("In summary, …") | part of the last segment (nothing marks its end) | — |
@@ -64,7 +65,8 @@ FORMAT_STATS: dict[str, str] = {
     "num_labels": "accepted label occurrences, expected or not, duplicates included",
     "num_duplicate_labels": "label occurrences after the first of the same label",
     "num_out_of_order": "first occurrences whose expected index is below that of an earlier one",
-    "num_unexpected_labels": "label occurrences naming no expected segment ('Panel 9:' when K = 4)",
+    "num_unexpected_labels": "label occurrences naming no expected segment ('Panel 9:' when K = 4; a marker such "
+                             "as '(ii)' is counted but stays text)",
     "num_nonstandard_labels": "accepted labels not written exactly as the template ('**Panel 2**', '(B)')",
     "num_empty_segments": "found segments with an empty body",
     "num_unlabeled_chars": "non-whitespace characters outside every label and found segment body",
@@ -152,9 +154,15 @@ def segment_text(text: str | None, expected_labels: list[str], label_template: s
     style = _style(label_template)
     key_to_index = _expected_keys(expected_labels, label_template, style)
     labels = _find_labels(text, style)
+    num_accepted = len(labels)
+    unexpected_text = 0  # marker style: unexpected markers are text, not boundaries (module docstring)
+    if style.marker:
+        kept = [label for label in labels if label.key in key_to_index]
+        unexpected_text, labels = len(labels) - len(kept), kept
 
     segments: list[FoundSegment | None] = [None] * len(expected_labels)
-    duplicates = unexpected = out_of_order = nonstandard = 0
+    duplicates = out_of_order = nonstandard = 0
+    unexpected = unexpected_text
     highest = -1
     canonical: dict[str, str] = {}
     unlabeled = [text[:labels[0].start] if labels else text]  # preamble + text of duplicate/unexpected labels
@@ -184,10 +192,11 @@ def segment_text(text: str | None, expected_labels: list[str], label_template: s
     found = [s for s in segments if s is not None]
     stats = FormatStats(
         num_expected=len(expected_labels), num_found=len(found), num_missing=len(expected_labels) - len(found),
-        num_labels=len(labels), num_duplicate_labels=duplicates, num_out_of_order=out_of_order,
+        num_labels=num_accepted, num_duplicate_labels=duplicates, num_out_of_order=out_of_order,
         num_unexpected_labels=unexpected, num_nonstandard_labels=nonstandard,
         num_empty_segments=sum(not s.text for s in found),
-        num_unlabeled_chars=_count_non_space("".join(unlabeled)), no_labels=not labels, implicit_single=implicit,
+        num_unlabeled_chars=_count_non_space("".join(unlabeled)), no_labels=not num_accepted,
+        implicit_single=implicit,
         truncated=(bool(hit_length_limit) if hit_length_limit is not None
                    else _looks_truncated(text, labels, segments)))
     return SegmentedOutput(text=text, segments=segments, stats=stats)
@@ -205,7 +214,8 @@ def segment_char_spans(output: SegmentedOutput) -> list[tuple[int, int] | None]:
 # ---- label recognition -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Style:
-    field: str  # 'k' | 'letter'
+    marker: bool  # marker style ('({letter})'); else word style ('Panel {k}:', 'Answer:')
+    field: str  # 'k' | 'letter' | 'fixed' (a template with no placeholder: one label, 'Answer:')
     label: re.Pattern  # one label alone (to read the expected labels)
     in_text: re.Pattern  # an accepted label with its context (line start or after punctuation)
 
@@ -221,12 +231,19 @@ _EMPHASIS = r"[*_]{1,3}+"
 def _style(template: str) -> _Style:
     """Compile the recognition patterns of a label template (once per template)."""
     match = _FIELD.search(template or "")
-    if match is None or _FIELD.search(template, match.end()):
+    if match is not None and _FIELD.search(template, match.end()):
         raise SdbenchError(f"label template {template!r}: needs exactly one {{k}} or {{letter}} placeholder, "
-                           "e.g. 'Panel {k}:' or '({letter})'")
-    field = match.group(1)
-    prefix, suffix = template[:match.start()].strip(), template[match.end():].strip()
-    value = r"(?P<value>\d{1,6}+)(?!\d)" if field == "k" else r"(?P<value>[A-Za-z]{1,2}+)"
+                           "e.g. 'Panel {k}:' or '({letter})', or none for one fixed label ('Answer:')")
+    if match is None:  # one fixed label, e.g. "Answer:" (a one-segment example): a word with no number
+        if not re.match(r"^\W*\w", template or "") or not (template or "").strip()[-1:] in ":：":
+            raise SdbenchError(f"label template {template!r}: a fixed label is a word and a colon, e.g. "
+                               "'Answer:'; otherwise use a {k} or {letter} placeholder")
+        field, prefix, suffix = "fixed", template[:template.rindex(template.strip()[-1])].strip(), ""
+        value = r"(?P<value>)"
+    else:
+        field = match.group(1)
+        prefix, suffix = template[:match.start()].strip(), template[match.end():].strip()
+        value = r"(?P<value>\d{1,6}+)(?!\d)" if field == "k" else r"(?P<value>[A-Za-z]{1,2}+)"
     if prefix and prefix[-1].isalnum():  # word style
         word = r"[ \t]+".join(re.escape(part) for part in prefix.split())
         lenient = (r"(?:[ \t]{0,3}+\([^()\n]{0,40}+\))?"  # "(top left)"
@@ -236,7 +253,8 @@ def _style(template: str) -> _Style:
                    r"|(?(close)|(?(hash)|(?!))))")  # closing emphasis or a '#' heading
         strong = rf"(?:{_EMPHASIS})?[ \t]{{0,3}}+[:：](?:{_EMPHASIS})?"
         core = rf"(?:{_EMPHASIS})?(?<![^\W_]){word}[ \t]{{0,3}}+{value}(?({'md'}){lenient}|{strong})"
-        label = rf"(?:{_EMPHASIS})?{word}[ \t]{{0,3}}+{value}.*"
+        label = (rf"(?:{_EMPHASIS})?{word}[ \t]{{0,3}}+{value}.*" if field != "fixed"  # an expected label
+                 else rf"(?:{_EMPHASIS})?{word}{value}[ \t]*+[:：](?:{_EMPHASIS})?")
         marks = _CLAUSE_END
     else:  # marker style
         if not prefix and not suffix:
@@ -250,7 +268,7 @@ def _style(template: str) -> _Style:
         marks = _SENTENCE_END
     inline = rf"(?<=[{re.escape(marks)}])[ \t]{{0,7}}+"
     flags = re.IGNORECASE | re.MULTILINE
-    return _Style(field, re.compile(label, flags | re.DOTALL),
+    return _Style(not (prefix and prefix[-1].isalnum()), field, re.compile(label, flags | re.DOTALL),
                   re.compile(rf"(?:{_LINE_CONTEXT}|{inline})(?P<core>{core})", flags))
 
 
@@ -258,17 +276,22 @@ def _find_labels(text: str, style: _Style) -> list[_Label]:
     """Accepted label occurrences in text order (context rules: module docstring)."""
     labels = []
     append = labels.append
-    field_k = style.field == "k"
     for m in style.in_text.finditer(text):
         core, end = m.span("core")
         start = m.start("md")
         value = m.group("value")
-        append(_Label(core if start < 0 else start, end, str(int(value)) if field_k else value.lower(),
-                      text[core:end]))
+        append(_Label(core if start < 0 else start, end, _key(style.field, value), text[core:end]))
     return labels
 
 
+def _key(field: str, value: str) -> str:
+    """The identity of a label: its number ('012' -> '12'), its letter lower-cased, or '' for a fixed label."""
+    return str(int(value)) if field == "k" else value.lower()
+
+
 def _canonical(template: str, style: _Style, key: str) -> str:
+    if style.field == "fixed":
+        return template.strip()
     if style.field == "k":
         return template.format(k=key).strip()
     return template.format(letter=key).strip()
@@ -280,8 +303,7 @@ def _expected_keys(expected_labels: list[str], template: str, style: _Style) -> 
         m = style.label.fullmatch(str(label).strip())
         if m is None:
             raise SdbenchError(f"expected label {label!r} does not follow the label template {template!r}")
-        value = m.group("value")
-        key = str(int(value)) if style.field == "k" else value.lower()
+        key = _key(style.field, m.group("value"))
         if key in keys:
             raise SdbenchError(f"expected labels {expected_labels!r}: {label!r} is listed twice")
         keys[key] = index

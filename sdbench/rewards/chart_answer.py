@@ -24,6 +24,8 @@ hedging, not correctness, so it is not a verifiable reward. This metric is stric
   "45%" vs 0.45 but not 45 (23)                     "%" is a unit and is ignored on both sides:
                                                       "45%" == "45" == "45 %"; 0.45 does not match 45 %
   gold 0 needs the string "0.0" (23)                gold 0 needs a stated value of exactly 0
+  5 % tolerance on years (23): "1970" accepts       a gold of four plain digits in 1000-2100 (a year
+    1872-2068                                         or a year tick) must be stated exactly
   rounding to 2 decimals (19)                       no rounding; the 5 % tolerance only
 
 Rules, in order
@@ -58,7 +60,8 @@ Rules, in order
        not followed by exactly three digits separates numbers, so "1,5" is two numbers and the
        decimal comma is not supported); decimals; "1e5". A number glued to a letter before it ("Q1",
        "CO2") is not a number. Match: |pred − gold| ≤ 5 % · |gold| (ChartQA's relaxed accuracy,
-       Methani et al. 2020), exact for gold 0. Scale words ("million") are not applied; the
+       Methani et al. 2020), exact for gold 0 and for a year: a gold of four plain digits from 1000
+       to 2100 ("1970"; 5 % would accept 1872-2068) must be stated exactly. Scale words ("million") are not applied; the
        MultiChartQA prompts ask for numbers without units.
      - Text: otherwise. The normalised answer must EQUAL the normalised gold. Normalising means
        NFKC, case-folding, punctuation turned into spaces, the articles a/an/the removed, and
@@ -112,6 +115,7 @@ _CHOICE_LEAD_IN = re.compile(
 _LONE_LETTER = re.compile(r"[(\[]?\s*+([A-Za-z])\s*+[)\]]?\s*+[.:)]?")
 _LEADING_LETTER = re.compile(r"[(\[]?([A-Za-z])[)\].:](?=\s|$)")
 _BRACKETED_LETTER = re.compile(r"(?<![\w'’])\(?([A-Za-z])\)(?![\w'’])")
+_YEAR = re.compile(r"\d{4}")
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 
@@ -144,7 +148,7 @@ def chart_answer(segment_text: str | None, answer: str, *, label: str | None = N
         return float(_layout(stated) == gold_layout)
     gold_number = _gold_number(gold)
     if gold_number is not None:
-        return float(_stated_number_matches(stated, gold_number))
+        return float(_stated_number_matches(stated, gold_number, exact=is_year(gold)))
     return float(_text_matches(stated, gold))
 
 
@@ -283,18 +287,28 @@ def _stated_numbers(text: str, limit: int) -> list[float]:
     return values
 
 
-def _close(pred: float, gold: float) -> bool:
-    """|pred - gold| <= 5 % of |gold|; exact for gold 0; never for inf/nan."""
+def is_year(gold: str) -> bool:
+    """A gold written as four plain digits from 1000 to 2100 ("1970", a year or a year tick) is matched
+    exactly: 5 % of 1970 would accept any year from 1872 to 2068.
+
+    >>> is_year("1970"), is_year(" 2023 "), is_year("1970.0"), is_year("1,970"), is_year("999"), is_year("2500")
+    (True, True, False, False, False, False)
+    """
+    return bool(_YEAR.fullmatch(gold.strip())) and 1000 <= int(gold) <= 2100
+
+
+def _close(pred: float, gold: float, exact: bool = False) -> bool:
+    """|pred - gold| <= 5 % of |gold| (equal when `exact`); exact for gold 0; never for inf/nan."""
     if not (math.isfinite(pred) and math.isfinite(gold)):
         return False
-    if gold == 0:
-        return pred == 0
+    if gold == 0 or exact:
+        return pred == gold
     return abs(pred - gold) / abs(gold) <= RELATIVE_TOLERANCE
 
 
-def _stated_number_matches(stated: str, gold: float) -> bool:
+def _stated_number_matches(stated: str, gold: float, exact: bool = False) -> bool:
     values = _stated_numbers(stated, limit=2)
-    return len(values) == 1 and _close(values[0], gold)
+    return len(values) == 1 and _close(values[0], gold, exact)
 
 
 def _layout(text: str) -> tuple[int, int] | None:
@@ -336,7 +350,7 @@ def _items_match(gold_item: str, stated_item: str) -> bool:
     gold_number = _gold_number(gold_item)
     if gold_number is not None:  # a number item must be a bare number: "75", "75%", "1,000"
         stated_number = _gold_number(stated_item)
-        return stated_number is not None and _close(stated_number, gold_number)
+        return stated_number is not None and _close(stated_number, gold_number, exact=is_year(gold_item))
     return normalize_text(gold_item) == normalize_text(stated_item)
 
 

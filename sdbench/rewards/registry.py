@@ -40,10 +40,14 @@ class SegmentItem:
 
 @dataclass(frozen=True)
 class WholeItem:
-    """One whole response to score against its example."""
+    """One whole response to score against its example, with what the segmenter read from it."""
 
     response: str
     example: Example
+    segments: tuple[str | None, ...] = ()
+    """The body the segmenter found for each expected segment (None: not written), in segment order."""
+    no_labels: bool = False
+    """The response holds no label at all (then a metric may read it in its own format)."""
 
 
 @dataclass
@@ -152,6 +156,32 @@ def official_answer(example: Example) -> tuple[str, str]:
     return "; ".join(s.answer or "" for s in example.segments), "open-ended"
 
 
+def official_response(item: WholeItem) -> str:
+    """The text the official MultiChartQA scorer reads: the answer the labelled lines give, in its format.
+
+    The prompt asks for one "Chart k:" line per sub-question in chart order; MultiChartQA's scorer expects
+    "Answer: a; b" in question order, and reads every number of the text it gets, so the raw lines would
+    let the "1" of "Chart 1:" count as an answer. The official answer is rebuilt from the segment bodies,
+    ordered by each segment's `question_index` (a segment not written is an empty part). A response with no
+    label at all is read as written: a model answering in MultiChartQA's own format is scored as the
+    official code scores it.
+
+    >>> from sdbench.types import Example, Segment
+    >>> ex = Example("q", (), "", (Segment(0, "Chart 2:", "5", "5", meta={"question_index": 1}),
+    ...                            Segment(1, "Chart 3:", "25", "25", meta={"question_index": 0})), "")
+    >>> official_response(WholeItem("Chart 2: 5\\nChart 3: 25", ex, ("5", "25")))
+    'Answer: 25; 5'
+    >>> official_response(WholeItem("Answer: 25; 5", ex, (None, None), no_labels=True))
+    'Answer: 25; 5'
+    """
+    if item.no_labels and not any(text is not None for text in item.segments):
+        return item.response
+    order = sorted(range(len(item.example.segments)),
+                   key=lambda j: item.example.segments[j].meta.get("question_index", j))
+    texts = [item.segments[j] if j < len(item.segments) else None for j in order]
+    return "Answer: " + "; ".join(" ".join((text or "").split()) for text in texts)
+
+
 def _multichartqa_official(items: list[WholeItem], ctx: ScoringContext) -> list[float | None]:
     from sdbench.rewards.multichartqa_official import multichartqa_official
 
@@ -161,7 +191,7 @@ def _multichartqa_official(items: list[WholeItem], ctx: ScoringContext) -> list[
             out.append(None)
             continue
         gold, question_type = official_answer(it.example)
-        out.append(multichartqa_official(it.response, gold, question_type))
+        out.append(multichartqa_official(official_response(it), gold, question_type))
     return out
 
 

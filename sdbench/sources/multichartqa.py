@@ -25,7 +25,7 @@ How a record becomes an example (details and reasons in tasks/multichart/README.
   `SourceRequest.in_split` draw of (seed, group name) against option `test_fraction`; groups are visited in a seeded order.
 
     .venv/bin/sdbench build-task multichart --source multichartqa --path ../shared/real-samples/multichartqa/data \\
-        --segments 1,2,3 --n-train -1 --n-test -1 --out runs/mcqa
+        --n-train -1 --n-test -1 --out runs/mcqa
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ TASK_LABELS = {  # every label of either version -> the newer name (what the off
     "Sequential_Reasoning/Content": "Sequential_Reasoning/Content",
 }
 QUESTION_TYPES = ("open-ended", "multiple-choice")
+LABEL_TEMPLATES = {"chart": "Chart {k}:", "question": "Question {k}:", "answer": "Answer:"}  # by label scheme
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 _ORDINAL = "|".join(ORDINALS)
 # "the third chart", "first the chart" (sic, upstream), "the second and the third charts", "first, second chart"
@@ -189,9 +190,9 @@ def parse_record(record: Any, group: str) -> dict[str, Any]:
     meta = {"task": task, "task_original": record["task"], "type": record["type"],
             "official_answer": record["answer"], "question": question, "group": group, "num_charts": num_charts,
             "label_scheme": scheme, "format_instruction_removed": bool(format_removed),
-            # the label template the segmenter reads this example's output with ("Answer:" items are K = 1,
-            # read whole when unlabelled)
-            "segment_label": "Question {k}:" if scheme == "question" else "Chart {k}:"}
+            # the label template the segmenter reads this example's output with ("Answer:" is a fixed label:
+            # K = 1, read whole when unlabelled)
+            "segment_label": LABEL_TEMPLATES[scheme]}
     return {"id": record["id"], "image_paths": list(record["image"]), "prompt_question": f"{preamble}\n{body}",
             "line_guide": guide, "segments": segments, "meta": meta}
 

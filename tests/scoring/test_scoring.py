@@ -59,6 +59,26 @@ def test_multichart_answers_and_official_score(built):
     assert a.metrics["multichartqa_official"] is not None and 0.0 <= b.metrics["multichartqa_official"] <= 1.0
 
 
+def test_official_score_reads_the_answers_not_the_labels():
+    """MultiChartQA's scorer reads every number of its text; it scores the rebuilt "Answer: a; b" (question
+    order), so the "1" and "3" of "Chart 1:" / "Chart 3:" are never answers."""
+    from sdbench.rewards.multichartqa_official import multichartqa_official
+    from sdbench.types import Example, Segment
+
+    segments = (Segment(0, "Chart 1:", "1", "1", meta={"question_index": 1}),
+                Segment(1, "Chart 3:", "3", "3", meta={"question_index": 0}))
+    ex = Example("q", (), "", segments, "Chart 1: 1\nChart 3: 3",
+                 meta={"official_answer": "3; 1", "type": "open-ended", "segment_label": "Chart {k}:"})
+    scorer = Scorer(load_task("multichart"), "multichartqa", [ex], metrics=("multichartqa_official",))
+    wrong, right, swapped, official_format = scorer.score(
+        [ex] * 4, ["Chart 1: Japan\nChart 3: Korea", "Chart 1: 1\nChart 3: 3", "Chart 3: 3\nChart 1: 1",
+                   "Answer: 3; 1"])
+    assert multichartqa_official("Chart 1: Japan\nChart 3: Korea", "3; 1", "open-ended") == 1.0  # raw text leaks
+    assert wrong.metrics["multichartqa_official"] == 0.0
+    assert right.metrics["multichartqa_official"] == swapped.metrics["multichartqa_official"] == 1.0
+    assert official_format.metrics["multichartqa_official"] == 1.0  # no label at all: read as written
+
+
 def test_reward_and_holistic_overrides_are_validated(built):
     with pytest.raises(SdbenchError, match="whole-output metric"):
         _scorer(built, "multichart", reward="multichartqa_official")

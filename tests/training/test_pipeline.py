@@ -32,7 +32,7 @@ def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):
         (metric, k) for metric in ("embedding_similarity", "chart_answer") for k in ("1", "2", "all")]
     assert all(row["n"] == 4 for row in summary["comparison"] if row["k"] == "all")
     assert (tmp_path / "p" / "simulate" / "simulate.json").is_file()
-    assert (tmp_path / "p" / "leaderboard" / "multichart-v1.html").is_file()
+    assert (tmp_path / "p" / "leaderboard" / "multichart-v2.html").is_file()
     for text in ("[1/6]", "[6/6]", "sd-grpo vs grpo", "pipeline done in"):
         assert text in printed
 

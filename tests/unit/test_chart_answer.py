@@ -272,3 +272,17 @@ def test_sample_hedges_and_wrong_answers_score_zero(sub_answers):
         assert chart_answer(f"Chart 2: {hedge}", gold, label="Chart 2:") == 0.0, hedge
         wrong = other if gold in "ABCD" else "zzz 99999"
         assert chart_answer(f"Chart 2: {wrong}", gold, label="Chart 2:") == 0.0, wrong
+
+
+@pytest.mark.parametrize("stated, gold, expected", [
+    ("Chart 1: 1970", "1970", 1.0),
+    ("Chart 1: 1971", "1970", 0.0),   # 5 % of 1970 would accept 1872-2068: years match exactly
+    ("Chart 1: 2068", "1970", 0.0),
+    ("Chart 1: 1971, 2000", "1970, 2000", 0.0),  # in a list too
+    ("Chart 1: 2,010", "2010", 1.0),  # a thousands comma still states 2010
+    ("Chart 1: 3100", "3000", 1.0),   # not a year (above 2100): the 5 % tolerance applies
+    ("Chart 1: 999", "950", 0.0),
+    ("Chart 1: 26", "25", 1.0),
+])
+def test_years_are_matched_exactly(stated, gold, expected):
+    assert chart_answer(stated, gold, label="Chart 1:") == expected

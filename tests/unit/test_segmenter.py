@@ -125,9 +125,13 @@ def test_marker_letters_past_z_and_roman_numerals():
     labels = [format_label("({letter})", k) for k in range(1, 29)]
     out = segment_text("(z) last.\n(aa) next.\n(ab) more.", labels, "({letter})")
     assert [s.index for s in out.segments if s] == [25, 26, 27]
+    # an unexpected marker is counted but stays text: subcaptions enumerate with "(i)", "(ii)"
     out = segment_text("(a) Cells.\n(ii) a list item.\n(b) Mice.", LETTERS, "({letter})")
-    assert [s and s.text for s in out.segments] == ["Cells.", "Mice.", None]
-    assert out.stats.num_unexpected_labels == 1
+    assert [s and s.text for s in out.segments] == ["Cells.\n(ii) a list item.", "Mice.", None]
+    assert out.stats.num_unexpected_labels == 1 and out.stats.num_unlabeled_chars == 0
+    out = segment_text("A figure. (i) Raw data. (ii) Fit.", ["(a)"], "({letter})")  # K = 1: read whole
+    assert out.segments[0].text == "A figure. (i) Raw data. (ii) Fit." and out.stats.implicit_single
+    assert out.stats.num_unexpected_labels == 2 and not out.stats.no_labels
 
 
 # ---- the case table -------------------------------------------------------------------------------------
@@ -207,6 +211,10 @@ def test_finish_reason_overrides_heuristic():
 
 def test_bad_template_or_expected_labels_raise_user_errors():
     with pytest.raises(SdbenchError, match="placeholder"):
+        segment_text("x", PANELS, "Panel {k} of {k}:")
+    with pytest.raises(SdbenchError, match="a word and a colon"):
+        segment_text("x", ["Answer"], "Answer")
+    with pytest.raises(SdbenchError, match="does not follow"):  # a fixed label names one segment
         segment_text("x", PANELS, "Panel:")
     with pytest.raises(SdbenchError, match="does not follow"):
         segment_text("x", ["Chart 1:"], "Panel {k}:")
@@ -306,3 +314,23 @@ def test_invariants_on_arbitrary_text(text, template):
     assert 0 <= out.stats.num_unlabeled_chars <= total
     assert out.stats.num_found == len(found) and out.stats.num_missing == 3 - len(found)
     assert out.stats.num_labels >= out.stats.num_duplicate_labels + out.stats.num_unexpected_labels
+
+
+# ---- a fixed label ("Answer:"): one segment, no placeholder -------------------------------------------
+@pytest.mark.parametrize("text, body, nonstandard", [
+    ("Answer: 42", "42", 0),
+    ("42", "42", 0),                                  # unlabelled K = 1: read whole
+    ("**Answer:** B", "B", 1),
+    ("The bars rise.\nAnswer: Japan", "Japan", 0),    # a preamble belongs to no segment
+    ("answer - 3", "3", 1),
+    ("Chart 2: 5", "Chart 2: 5", 0),                  # another task's label is not this one's: read whole
+])
+def test_fixed_label(text, body, nonstandard):
+    out = segment_text(text, ["Answer:"], "Answer:")
+    assert out.segments[0].text == body
+    assert out.stats.num_nonstandard_labels == nonstandard and out.stats.num_found == 1
+
+
+def test_fixed_label_written_twice_keeps_the_first():
+    out = segment_text("Answer: 1\nAnswer: 2", ["Answer:"], "Answer:")
+    assert out.segments[0].text == "1" and out.stats.num_duplicate_labels == 1
