@@ -26,11 +26,12 @@ from sdbench.errors import SdbenchError, unknown_name_error
 from sdbench.provenance import provenance
 from sdbench.source import SourceRequest
 from sdbench.task import TaskSpec, list_tasks, load_hooks, load_task
-from sdbench.task_data import (MANIFEST, SCHEMA_VERSION, content_hash, example_digest, k_histogram,
-                               read_manifest, write_split)
+from sdbench.task_data import (MANIFEST, SCHEMA_VERSION, PngCache, content_hash, example_digest, k_histogram,
+                               read_manifest, to_row, write_split)
 from sdbench.types import Example, Skip
 
 MAX_LISTED_SKIPS = 50
+DEFAULT_SYNTHETIC_SEGMENTS = (1, 2, 4, 8)
 
 
 def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
@@ -42,7 +43,8 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
     if cfg.source not in spec.sources:
         raise unknown_name_error("source", cfg.source, spec.sources, where=f" of task {spec.name!r}")
     src = spec.sources[cfg.source]
-    bad = [k for k in cfg.segments if not src.min_segments <= k <= src.max_segments]
+    segments = build_segments(cfg, spec)
+    bad = [k for k in segments if not src.min_segments <= k <= src.max_segments]
     if bad:
         raise SdbenchError(f"--segments: source {cfg.source!r} of task {spec.name!r} supplies K in "
                            f"[{src.min_segments}, {src.max_segments}]; it cannot supply K={bad}. "
@@ -55,7 +57,7 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
     if src.kind == "real" and not Path(cfg.path).is_dir():
         raise SdbenchError(f"--path {cfg.path}: not a folder; expected {src.layout}")
     options = resolve_options(spec, cfg.source, cfg.options)
-    config_record = config_dict(cfg, options)
+    config_record = config_dict(cfg, options, segments)
 
     code = code_hash(spec)
     out = cfg.out_dir
@@ -77,7 +79,8 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
     hooks = load_hooks(spec)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent if out.parent.exists() else None))
     try:
-        manifest = _build_into(staging, spec, cfg, hooks.SOURCES[cfg.source], options, config_record, quiet)
+        manifest = _build_into(staging, spec, cfg, hooks.SOURCES[cfg.source], options, config_record, segments,
+                               quiet)
         manifest["code_hash"] = code
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if out.exists():
@@ -93,23 +96,47 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
     return out
 
 
+def build_segments(cfg: BuildTaskConfig, spec: TaskSpec) -> tuple[int, ...]:
+    """The K values to build: --segments; else the source's `segments.default` (task.yaml); else every K a
+    real source's data has (all of min..max are asked for) or 1, 2, 4, 8 for a synthetic one."""
+    if cfg.segments:
+        return tuple(cfg.segments)
+    src = spec.sources[cfg.source]
+    if src.default_segments is not None:
+        return src.default_segments
+    if src.kind == "real":
+        return tuple(range(src.min_segments, src.max_segments + 1))
+    return tuple(k for k in DEFAULT_SYNTHETIC_SEGMENTS if src.min_segments <= k <= src.max_segments)
+
+
 def _build_into(folder: Path, spec: TaskSpec, cfg: BuildTaskConfig, source_fn, options: dict[str, Any],
-                config_record: dict[str, Any], quiet: bool) -> dict[str, Any]:
+                config_record: dict[str, Any], segments: tuple[int, ...], quiet: bool) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     splits: dict[str, Any] = {}
     digests: dict[str, list[bytes]] = {}
     source_hashes, files_read = {}, 0
     for split, n in (("train", cfg.n_train), ("test", cfg.n_test)):
-        req = SourceRequest(task=spec, split=split, n=n, segments=tuple(cfg.segments), seed=cfg.seed,
+        req = SourceRequest(task=spec, split=split, n=n, segments=segments, seed=cfg.seed,
                             path=Path(cfg.path) if cfg.path else None, options=options)
-        examples: list[Example] = []
+        rows: list[dict[str, Any]] = []  # stored rows (PNG bytes), not decoded examples: memory follows the bytes
+        pngs = PngCache()
+        ks: list[int] = []
+        digests[split] = []
         skips: dict[str, int] = {}
         skipped: list[dict[str, str]] = []
         seen_ids: set[str] = set()
         with tqdm(total=n if n >= 0 else None, desc=f"{spec.name}/{cfg.source} {split}", unit="ex",
                   disable=True if quiet or n == 0 else None, file=sys.stderr, leave=False) as bar:  # None: off without a TTY
             for item in source_fn(req) if n != 0 else ():
+                if not isinstance(item, Skip):
+                    _check_example(item, spec, cfg.source, seen_ids)
+                    problem = reference_problem(item, spec)
+                    if problem is not None and spec.sources[cfg.source].kind != "real":
+                        raise SdbenchError(f"task {spec.name} source {cfg.source} example {item.id!r}: {problem} "
+                                           "(source bug)")
+                    if problem is not None:
+                        item = Skip(f"{item.id}: {problem}", "reference does not read back into its segments")
                 if isinstance(item, Skip):
                     if cfg.strict:
                         raise SdbenchError(f"{item.record}: {item.reason} (--strict; drop --strict to skip "
@@ -118,23 +145,26 @@ def _build_into(folder: Path, spec: TaskSpec, cfg: BuildTaskConfig, source_fn, o
                     if len(skipped) < MAX_LISTED_SKIPS:
                         skipped.append({"record": item.record, "reason": item.reason})
                     continue
-                _check_example(item, spec, cfg.source, seen_ids)
-                examples.append(item)
+                digests[split].append(example_digest(item))
+                rows.append(to_row(item, pngs))
+                ks.append(item.num_segments)
                 bar.update(1)
-                if 0 <= n <= len(examples):
+                if 0 <= n <= len(rows):
                     break
-        digests[split] = [example_digest(ex) for ex in examples]
-        if examples:  # an empty split has no data folder; TaskData reads it as empty
-            write_split(examples, folder / "data" / split, fingerprint=content_hash({split: digests[split]})[:16])
-        splits[split] = {"count": len(examples), "k_histogram": k_histogram(examples),
+        if rows:  # an empty split has no data folder; TaskData reads it as empty
+            write_split(rows, folder / "data" / split, fingerprint=content_hash({split: digests[split]})[:16])
+        splits[split] = {"count": len(rows), "k_histogram": k_histogram(ks),
                          "skips": dict(sorted(skips.items())), "num_skipped": sum(skips.values()),
-                         "skipped_records": skipped}
+                         "skipped_records": skipped, "notes": list(req.notes)}
         source_hashes[split] = req.source_hash if req.files_read else None
         files_read += req.files_read
-        if not quiet and skips:
-            print(f"{spec.name}/{cfg.source} {split}: skipped {sum(skips.values())} record(s): "
-                  + "; ".join(f"{r} ×{c}" for r, c in sorted(skips.items())), file=sys.stderr)
-    _check_counts(spec, cfg, splits)
+        if not quiet:
+            for line in req.notes:
+                print(f"{spec.name}/{cfg.source} {split}: {line}", file=sys.stderr)
+            if skips:
+                print(f"{spec.name}/{cfg.source} {split}: skipped {sum(skips.values())} record(s): "
+                      + "; ".join(f"{r} ×{c}" for r, c in sorted(skips.items())), file=sys.stderr)
+    _check_counts(spec, cfg, splits, quiet)
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "task": {"name": spec.name, "version": spec.version, "segment_label": spec.segment_label,
@@ -167,20 +197,45 @@ def _check_example(ex: Example, spec: TaskSpec, source: str, seen_ids: set[str])
         raise SdbenchError(f"{where}: duplicate segment labels {labels} (source bug)")
 
 
-def _check_counts(spec: TaskSpec, cfg: BuildTaskConfig, splits: dict[str, Any]) -> None:
-    """Real sources: every requested K must appear somewhere, else say what the data has."""
+def reference_problem(ex: Example, spec: TaskSpec) -> str | None:
+    """Whether the example's whole reference, read by the segmenter as a model output would be, gives back
+    exactly its segment references; None when it does, else what differs.
+
+    The holistic reference is what SFT trains on and what a perfect answer looks like, so a reference that
+    does not split back into its own segments would score below the top of the scale as a prediction."""
+    from sdbench.segmenter import segment_text
+
+    labels = [s.label for s in ex.segments]
+    out = segment_text(ex.holistic_reference, labels, ex.meta.get("segment_label", spec.segment_label))
+    for seg, found in zip(ex.segments, out.segments):
+        if found is None:
+            return f"segment {seg.label!r} is not found in the holistic reference"
+        if found.text != seg.reference.strip():
+            return (f"segment {seg.label!r} reads back as {found.text[:60]!r}, not its reference "
+                    f"{seg.reference.strip()[:60]!r}")
+    return None
+
+
+def _check_counts(spec: TaskSpec, cfg: BuildTaskConfig, splits: dict[str, Any], quiet: bool) -> None:
+    """Real sources: every K asked for with --segments must appear somewhere, else say what the data has;
+    without --segments, say which K were found."""
     found = {int(k) for s in splits.values() for k in s["k_histogram"]}
-    missing = [k for k in cfg.segments if k not in found]
     total = sum(s["count"] for s in splits.values())
     if total == 0 and (cfg.n_train or cfg.n_test):
         skipped = sum(s["num_skipped"] for s in splits.values())
         raise SdbenchError(f"{spec.name}/{cfg.source}: no example was built ({skipped} record(s) skipped); "
                            f"check --path and --segments")
-    if missing and spec.sources[cfg.source].kind == "real":
-        hist = {k: sum(s["k_histogram"].get(k, 0) for s in splits.values()) for k in sorted(
-            {k for s in splits.values() for k in s["k_histogram"]}, key=int)}
+    if spec.sources[cfg.source].kind != "real":
+        return
+    hist = {k: sum(s["k_histogram"].get(str(k), 0) for s in splits.values()) for k in sorted(found)}
+    found_text = ", ".join(f"K={k}: {c}" for k, c in hist.items())
+    missing = [k for k in cfg.segments if k not in found]
+    if missing:
         raise SdbenchError(f"{spec.name}/{cfg.source}: the data has no example with K={missing}; "
-                           f"K found: {hist}. Drop those values from --segments.")
+                           f"K found: {found_text}. Drop those values from --segments.")
+    if not cfg.segments and spec.sources[cfg.source].default_segments is None and not quiet:
+        print(f"{spec.name}/{cfg.source}: no --segments given, so every K the data has was built ({found_text})",
+              file=sys.stderr)
 
 
 def code_hash(spec: TaskSpec) -> str:
@@ -221,13 +276,14 @@ def _parse_option(kind: type, raw: Any) -> Any:
     return kind(raw)
 
 
-def config_dict(cfg: BuildTaskConfig, options: dict[str, Any]) -> dict[str, Any]:
-    """What identifies a build (the manifest's config): everything but output/behaviour flags."""
+def config_dict(cfg: BuildTaskConfig, options: dict[str, Any], segments: tuple[int, ...]) -> dict[str, Any]:
+    """What identifies a build (the manifest's config): everything but output/behaviour flags; `segments` is
+    the K values the build asked the source for (--segments, or its default)."""
     record = asdict(cfg)
     for key in ("out", "overwrite", "list", "strict"):
         record.pop(key)
     record["path"] = str(cfg.path) if cfg.path else None
-    record["segments"] = list(cfg.segments)
+    record["segments"] = list(segments)
     record["options"] = options
     return json.loads(json.dumps(record, sort_keys=True))
 

@@ -27,8 +27,9 @@ class BuildTaskConfig:
     """Source of the task: 'synthetic' (procedural, offline) or the task's real source (docci, multichartqa, mmsci)."""
     path: Path | None = None
     """Local copy of a real source in its official layout (see tasks/<task>/README.md)."""
-    segments: tuple[int, ...] = (1, 2, 4, 8)
-    """Numbers of segments K to build (comma- or space-separated: --segments 1,2,4,8)."""
+    segments: tuple[int, ...] = ()
+    """Numbers of segments K to build (comma- or space-separated: --segments 1,2,4,8). Default: 1,2,4,8 for a
+    synthetic source; every K the data has for a real one (the build prints what it found)."""
     n_train: int = 1000
     """Train examples (synthetic: exactly; real: at most, -1 = all)."""
     n_test: int = 200
@@ -49,7 +50,7 @@ class BuildTaskConfig:
     def __post_init__(self):
         if not self.list and self.task is None:
             raise SdbenchError("build-task: name a task (sdbench build-task TASK …) or pass --list")
-        if not self.segments or any(k < 1 for k in self.segments):
+        if any(k < 1 for k in self.segments):
             raise SdbenchError(f"--segments: need positive integers, got {self.segments}")
         if len(set(self.segments)) != len(self.segments):
             raise SdbenchError(f"--segments: {self.segments} lists a value twice")
@@ -90,8 +91,9 @@ class ScoreConfig:
     """JSONL, one {"id": ..., "response": ...} per line (ids are the task's example ids)."""
     out: Path | None = None
     """Output folder for scores.jsonl and summary.json (default: next to the predictions file)."""
-    split: Literal["train", "test"] = "test"
-    """Split the predictions answer."""
+    split: Literal["auto", "all", "train", "test"] = "auto"
+    """Splits to score, one table each: 'auto' every split that a prediction answers, 'all' every split of the
+    build (ids without a prediction count as missing), or one split."""
     metrics: tuple[str, ...] = ()
     """Metrics to compute (default: the task's; comma-separated)."""
     missing: Literal["zero", "skip"] = "zero"

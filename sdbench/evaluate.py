@@ -153,20 +153,13 @@ def aggregate(scores, seed: int = 0) -> dict[str, Any]:
 
 def load_eval_examples(task: Path, split: str, segments: tuple[int, ...], limit: int = 0):
     from sdbench.task import load_task
-    from sdbench.task_data import load_task_data
+    from sdbench.task_data import load_task_data, with_segments
 
     data = load_task_data(task)
     spec = load_task(data.task_name)
     if spec.version != data.task_version:
         raise SdbenchError(f"{task}: built with task v{data.task_version}, tasks/ has v{spec.version}; rebuild it")
-    examples = list(data.examples(split))
-    have = sorted({ex.num_segments for ex in examples})
-    missing = [k for k in segments if k not in have]
-    if missing:
-        raise SdbenchError(f"{task}: split {split!r} has no example with K={missing} (it has K={have}); "
-                           "build the task with those K or change --segments")
-    if segments:
-        examples = [ex for ex in examples if ex.num_segments in segments]
+    examples = with_segments(list(data.examples(split)), segments, f"{task}: split {split!r}")
     if limit:
         examples = examples[:limit]
     if not examples:

@@ -17,7 +17,8 @@ What the folder holds (lmms-eval's task-folder convention: YAML + a small Python
 Why every metric is a pooled mean: `process_results` returns, per example, a number, None (the metric does not
 apply to this example) or a list of numbers (one per segment); `pooled_mean` averages every number of every
 example and skips None. That is exactly how `sdbench score` summarises (sdbench.summary), so each lmms-eval number
-equals one entry of `summary.json` (`summary_metrics` gives the mapping; tests/optional checks it end to end):
+equals one entry of the split's table in `summary.json` (`splits.<split>`; `summary_metrics` gives the mapping;
+tests/optional checks it end to end):
 
   lmms-eval metric               sdbench score summary.json           per example
   <metric>                       metrics.<metric>                     segment metrics averaged over K, or whole
@@ -119,7 +120,8 @@ def pooled_mean(items: list[Any]) -> float | None:
 
 
 def summary_metrics(summary: dict[str, Any], layout: MetricLayout) -> dict[str, float | None]:
-    """The numbers of a `sdbench score` summary.json under the lmms-eval metric names of `layout`."""
+    """The numbers of one split of a `sdbench score` summary.json (`summary["splits"][split]`) under the
+    lmms-eval metric names of `layout`."""
     by_k, by_pos = summary.get("by_k", {}), summary.get("by_position", {})
     out: dict[str, float | None] = {m: summary["metrics"].get(m) for m in layout.metrics}
     out["holistic_reward"] = summary["rewards"]["holistic"]
@@ -321,7 +323,7 @@ YAML names the data file by its absolute path).
 
 ## Run it
 
-In an environment with lmms-eval and sdbench (`bash scripts/lmms_eval_env.sh` in the sdbench repository builds
+In an environment with lmms-eval and sdbench (`bash scripts/venv.sh lmms-eval` in the sdbench repository builds
 `.venv-lmms`):
 
 ```
@@ -347,7 +349,7 @@ EOF
 sdbench score --task {Path(cfg.task).resolve()} --split {cfg.split} --predictions preds.jsonl --out preds_scores
 ```
 
-Each lmms-eval number equals the summary.json entry in the table below, to float round-off
+Each lmms-eval number equals the entry of `splits.{cfg.split}` in that summary.json given in the table below, to float round-off
 (`embedding_similarity` moves by about 1e-7: lmms-eval scores one output at a time, `sdbench score` a batch);
 tests/optional/test_lmms_eval_export.py in the sdbench repository checks this end to end.
 
@@ -360,9 +362,9 @@ at most {cfg.max_new_tokens} new tokens, no stop strings.
 
 Every metric is a pooled mean (`utils.pooled_mean`): per example, `process_results` gives a number, None (not
 counted) or one number per segment, scored by sdbench's `Scorer`. Each equals one number of `sdbench score`'s
-summary.json:
+summary.json, under `splits.{cfg.split}`:
 
-| lmms-eval metric | summary.json |
+| lmms-eval metric | summary.json `splits.{cfg.split}` |
 |---|---|
 {rows}
 """

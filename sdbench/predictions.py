@@ -31,6 +31,12 @@ class PredictionReport:
     missing_ids: list[str] = field(default_factory=list)
     num_missing: int = 0
 
+    def count_missing(self, expected_ids: list[str], found: dict[str, str]) -> None:
+        """Set the missing ids: those of `expected_ids` (the ids being scored) without a prediction."""
+        missing = [i for i in expected_ids if i not in found]
+        self.num_missing = len(missing)
+        self.missing_ids = missing[:MAX_LISTED]
+
     def problems(self) -> list[str]:
         out = []
         if self.num_invalid:
@@ -38,14 +44,17 @@ class PredictionReport:
         if self.num_duplicates:
             out.append(f"{self.num_duplicates} duplicate id(s) (first kept), e.g. {self.duplicate_ids[:3]}")
         if self.num_unknown:
-            out.append(f"{self.num_unknown} id(s) not in the task split, e.g. {self.unknown_ids[:3]}")
+            out.append(f"{self.num_unknown} id(s) not in the task, e.g. {self.unknown_ids[:3]}")
         if self.num_missing:
             out.append(f"{self.num_missing} task id(s) without a prediction, e.g. {self.missing_ids[:3]}")
         return out
 
 
 def read_predictions(path: Path, task_ids: list[str]) -> tuple[dict[str, str], PredictionReport]:
-    """{id: response} for the ids of `task_ids` found in the file, and the report."""
+    """{id: response} for the ids of `task_ids` found in the file, and the report.
+
+    A UTF-8 byte-order mark at the start of the file is ignored; a line that is not valid UTF-8 is an invalid
+    line (counted and listed), never decoded with replacement characters."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -53,6 +62,8 @@ def read_predictions(path: Path, task_ids: list[str]) -> tuple[dict[str, str], P
         raise SdbenchError(f"--predictions {path}: file not found") from None
     except OSError as exc:
         raise SdbenchError(f"--predictions {path}: cannot read ({exc.__class__.__name__})") from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
     known = set(task_ids)
     report = PredictionReport()
     found: dict[str, str] = {}
@@ -77,16 +88,18 @@ def read_predictions(path: Path, task_ids: list[str]) -> tuple[dict[str, str], P
                 report.duplicate_ids.append(pid)
         else:
             found[pid] = response
-    missing = [i for i in task_ids if i not in found]
-    report.num_missing = len(missing)
-    report.missing_ids = missing[:MAX_LISTED]
     report.num_used = len(found)
+    report.count_missing(task_ids, found)
     return found, report
 
 
 def _parse_line(line: bytes) -> tuple[str | None, tuple[str, str] | None]:
     try:
-        obj = json.loads(line.decode("utf-8", errors="replace"))
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8 (byte {exc.start + 1})", None
+    try:
+        obj = json.loads(text)
     except json.JSONDecodeError as exc:
         return f"malformed JSON (column {exc.colno})", None
     if not isinstance(obj, dict):

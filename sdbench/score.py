@@ -1,13 +1,19 @@
 """`sdbench score`: score a user's own model outputs against a built task, without running any model.
 
-    sdbench score --task runs/mp --predictions my_model.jsonl --out runs/my_model_scores
+    sdbench score --task runs/mcqa --predictions my_model.jsonl --out runs/my_model_scores
+    sdbench score --task runs/mcqa --predictions my_model.jsonl --split test
 
-Input: one JSON object per line, `{"id": "<task example id>", "response": "<the model's full output>"}`.
-Output: `scores.jsonl` (per example: every metric per segment and averaged, whole-output metrics, the
-per-segment and holistic rewards, format statistics, the response) and `summary.json` (means overall, by K
-and by segment position; format compliance; the prediction report: invalid / duplicate / unknown / missing
-ids, counted and listed; provenance: task name, version, content hash, predictions hash, sdbench version,
-git sha). The same scoring path serves `sdbench eval` and the trainer's rewards.
+Input: one JSON object per line, `{"id": "<task example id>", "response": "<the model's full output>"}`; the
+ids may come from any split of the build. Which splits are scored (`--split`): `auto` (default) every split
+that at least one prediction answers, `all` every split of the build, or one split. Each split is scored
+against its own reference corpus (CIDEr-D document frequencies) and gets a table of its own.
+
+Output: `scores.jsonl` (per example: its split, every metric per segment and averaged, whole-output metrics,
+the per-segment and holistic rewards, format statistics, the response) and `summary.json` (`splits`: per
+split, means overall, by K and by segment position, format compliance; the prediction report: invalid /
+duplicate / unknown / missing ids, counted and listed; provenance: task name, version, content hash,
+predictions hash, sdbench version, git sha). The same scoring path serves `sdbench eval` and the trainer's
+rewards.
 """
 
 from __future__ import annotations
@@ -28,9 +34,9 @@ from sdbench.provenance import provenance
 from sdbench.scoring import Scorer
 from sdbench.summary import summarize
 from sdbench.task import load_task
-from sdbench.task_data import load_task_data
+from sdbench.task_data import SPLITS, load_task_data
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BATCH = 256
 
 
@@ -43,50 +49,97 @@ def score(cfg: ScoreConfig) -> dict[str, Any]:
         raise SdbenchError(f"{cfg.task}: built with task {spec.name} v{data.task_version}, but tasks/ has "
                            f"v{spec.version}; rebuild the task (scores of different versions never mix)")
     source = data.manifest["source"]["name"]
-    corpus = list(data.examples(cfg.split))  # also the reference corpus (CIDEr-D document frequencies)
-    examples = corpus
-    if not examples:
-        raise SdbenchError(f"{cfg.task}: split {cfg.split!r} has no examples")
-    found, report = read_predictions(cfg.predictions, [ex.id for ex in examples])
+    # every split's examples (text only: images are decoded on access, and scoring reads none)
+    corpora = {split: list(data.examples(split)) for split in SPLITS
+               if data.manifest["splits"].get(split, {}).get("count", 0)}
+    if not corpora:
+        raise SdbenchError(f"{cfg.task}: the build has no examples")
+    found, report = read_predictions(cfg.predictions, [ex.id for split in corpora for ex in corpora[split]])
+    chosen = _chosen_splits(cfg, corpora, found)
+    report.count_missing([ex.id for split in chosen for ex in corpora[split]], found)
     problems = report.problems()
     if problems and cfg.strict:
         raise SdbenchError(f"--predictions {cfg.predictions}: " + "; ".join(problems) + " (--strict)")
     for line in problems:
         print(f"warning: {line}", file=sys.stderr)
-    if cfg.missing == "skip":
-        examples = [ex for ex in examples if ex.id in found]
+    for split in corpora:
+        if split not in chosen:
+            print(f"note: split {split!r} ({len(corpora[split])} examples) has no prediction; not scored "
+                  "(--split all scores it, with empty responses)", file=sys.stderr)
+
+    rows: list[dict[str, Any]] = []
+    splits: dict[str, Any] = {}
+    scorer = None
+    for split in chosen:
+        corpus = corpora[split]
+        examples = [ex for ex in corpus if ex.id in found] if cfg.missing == "skip" else corpus
         if not examples:
-            raise SdbenchError(f"--predictions {cfg.predictions}: no prediction matches an id of split "
-                               f"{cfg.split!r} (its ids look like {corpus[0].id!r})")
-    scorer = Scorer(spec, source, corpus, metrics=tuple(cfg.metrics) or None)
-    scores = []
-    for start in tqdm(range(0, len(examples), BATCH), desc="scoring", unit="batch", file=sys.stderr,
-                      disable=True if len(examples) <= BATCH else None):
-        batch = examples[start:start + BATCH]
-        scores.extend(scorer.score(batch, [found.get(ex.id, "") for ex in batch]))
+            raise SdbenchError(f"--predictions {cfg.predictions}: no prediction matches an id of split {split!r} "
+                               f"(its ids look like {corpus[0].id!r})")
+        scorer = Scorer(spec, source, corpus, metrics=tuple(cfg.metrics) or None)
+        scores = []
+        for start in tqdm(range(0, len(examples), BATCH), desc=f"scoring {split}", unit="batch", file=sys.stderr,
+                          disable=True if len(examples) <= BATCH else None):
+            batch = examples[start:start + BATCH]
+            scores.extend(scorer.score(batch, [found.get(ex.id, "") for ex in batch]))
+        rows += [{"split": split, **s.to_dict()} for s in scores]
+        splits[split] = {"num_missing_predictions": sum(ex.id not in found for ex in corpus), **summarize(scores)}
+    assert scorer is not None
     summary = {
         "schema_version": SCHEMA_VERSION,
-        "task": {"name": spec.name, "version": spec.version, "source": source, "split": cfg.split,
+        "task": {"name": spec.name, "version": spec.version, "source": source, "splits_scored": chosen,
                  "content_hash": data.manifest["content_hash"], "folder": str(cfg.task)},
         "predictions": {"path": str(cfg.predictions), "sha256": _sha256(cfg.predictions), **asdict(report)},
         "reward": scorer.reward, "holistic_reward": scorer.holistic,
         "primary_metric": spec.primary_metric_for(source),
         "metrics_unavailable": scorer.unavailable,
         "missing_predictions": cfg.missing,
-        **summarize(scores),
+        "splits": splits,
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
         "provenance": provenance(),
     }
     out = cfg.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "scores.jsonl", "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in scores))
+    _write_atomic(out / "scores.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     _write_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    primary = summary["primary_metric"]
-    value = summary["metrics"].get(primary)
-    print(f"{spec.name} v{spec.version} ({source}, {cfg.split}): {len(scores)} examples scored; "
-          f"{primary} = {'n/a' if value is None else f'{value:.4f}'}; segments found "
-          f"{summary['format']['segments_found_per_expected']:.3f}; wrote {out}/scores.jsonl and summary.json")
+    print(format_summary(summary))
+    print(f"wrote {out}/scores.jsonl and summary.json")
     return summary
+
+
+def _chosen_splits(cfg: ScoreConfig, corpora: dict[str, list], found: dict[str, str]) -> list[str]:
+    """The splits to score, in build order (train, test)."""
+    if cfg.split in SPLITS:
+        if cfg.split not in corpora:
+            raise SdbenchError(f"--split {cfg.split}: the build {cfg.task} has no {cfg.split} examples "
+                               f"(it has {', '.join(corpora)})")
+        return [cfg.split]
+    if cfg.split == "all":
+        return list(corpora)
+    answered = [split for split, corpus in corpora.items() if any(ex.id in found for ex in corpus)]
+    if not answered:
+        some = next(iter(corpora.values()))[0].id
+        raise SdbenchError(f"--predictions {cfg.predictions}: no prediction matches an id of the build {cfg.task} "
+                           f"(its ids look like {some!r}); each line needs the example's \"id\"")
+    return answered
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """One table per scored split: examples, the primary metric, the rewards, by K, format compliance."""
+    task, primary = summary["task"], summary["primary_metric"]
+    lines = []
+    for split, s in summary["splits"].items():
+        value = s["metrics"].get(primary)
+        lines.append(f"{task['name']} v{task['version']} ({task['source']}) {split}: {s['num_examples']} examples"
+                     f" ({s['num_missing_predictions']} without a prediction); {primary} = "
+                     f"{'n/a' if value is None else f'{value:.4f}'}; segments found "
+                     f"{s['format']['segments_found_per_expected']:.3f}")
+        lines.append(f"  {'K':>4} {'n':>6} {primary:>24} {'holistic reward':>16}")
+        for k, group in s["by_k"].items():
+            v, h = group["metrics"].get(primary), group["holistic_reward"]
+            lines.append(f"  {k:>4} {group['num_examples']:>6} {'n/a' if v is None else f'{v:.4f}':>24} "
+                         f"{'n/a' if h is None else f'{h:.4f}':>16}")
+    return "\n".join(lines)
 
 
 def _sha256(path: Path) -> str:

@@ -67,6 +67,13 @@ class SourceRequest:
     """Source options from task.yaml defaults, overridden by `--options key=value`."""
     _hash: Any = field(default_factory=hashlib.sha256, repr=False)
     files_read: int = 0
+    notes: list[str] = field(default_factory=list)
+    """What the source decided on its own that the user should know ('this benchmark root has no train/: the
+    train split is empty'); `note()` adds one, build-task prints them and keeps them in the manifest."""
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     # ---- determinism -----------------------------------------------------------------------------------
     def rng(self, *key: object) -> random.Random:
@@ -132,7 +139,7 @@ class SourceRequest:
         and the line of the error."""
         data = self.read_bytes(relative, required=required)
         try:
-            return json.loads(data.decode("utf-8"))
+            return json.loads(data.decode("utf-8-sig"))  # a byte-order mark is not part of the JSON
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             where = f"line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
             if required:

@@ -56,6 +56,9 @@ class SourceSpec:
     min_segments: int
     max_segments: int
     options: dict[str, Any] = field(default_factory=dict)
+    default_segments: tuple[int, ...] | None = None
+    """K values built when --segments is not given (`segments.default`); None: a real source builds every K
+    its data has, a synthetic one 1, 2, 4, 8 (within min..max)."""
     prompt: str | None = None
     layout: str = ""
     citation: str = ""
@@ -199,11 +202,17 @@ def _load_spec(folder: Path) -> TaskSpec:
         lo, hi = seg.get("min", 1), seg.get("max", 1)
         if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
             raise SdbenchError(f"{where}.segments: need integers 1 <= min <= max, got {seg!r}")
+        _check_keys(seg, {"min", "max", "default"}, f"{where}.segments")
+        default = seg.get("default")
+        if default is not None and not (isinstance(default, list) and default and all(
+                isinstance(k, int) and lo <= k <= hi for k in default) and len(set(default)) == len(default)):
+            raise SdbenchError(f"{where}.segments.default: need a list of distinct K in [{lo}, {hi}], got {default!r}")
         if src.get("prompt") is not None:
             _check_template(src["prompt"], f"{where}.prompt")
         sources[src_name] = SourceSpec(
             name=src_name, kind=src["kind"], description=str(src.get("description", "")), min_segments=lo,
             max_segments=hi, options=dict(src.get("options") or {}), prompt=src.get("prompt"),
+            default_segments=tuple(default) if default is not None else None,
             layout=str(src.get("layout", "")), citation=str(src.get("citation", "")),
             license=str(src.get("license", "")), url=str(src.get("url", "")), reward=src.get("reward"),
             holistic_reward=src.get("holistic_reward"), primary_metric=src.get("primary_metric"))

@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,28 @@ def _png(img) -> bytes:
     return buf.getvalue()
 
 
-def to_row(ex: Example) -> dict[str, Any]:
-    return {"id": ex.id, "images": [{"bytes": _png(img), "path": None} for img in ex.images],
+class PngCache:
+    """PNG bytes of the images encoded so far, while those image objects live: a real source shares one decoded
+    chart among the examples that use it (MultiChartQA: a group's 4 questions), and encoding is most of a
+    build's time (full MultiChartQA: 4 x fewer encodes). Keyed by object identity, checked through a weak
+    reference, so a dead image's entry is dropped and a new object at its address is never mistaken for it."""
+
+    def __init__(self):
+        self._items: dict[int, tuple[weakref.ref, bytes]] = {}
+
+    def png(self, img) -> bytes:
+        key = id(img)
+        hit = self._items.get(key)
+        if hit is not None and hit[0]() is img:
+            return hit[1]
+        data = _png(img)
+        self._items[key] = (weakref.ref(img, lambda _, key=key: self._items.pop(key, None)), data)
+        return data
+
+
+def to_row(ex: Example, pngs: PngCache | None = None) -> dict[str, Any]:
+    encode = pngs.png if pngs is not None else _png
+    return {"id": ex.id, "images": [{"bytes": encode(img), "path": None} for img in ex.images],
             "prompt": ex.prompt, "num_segments": ex.num_segments,
             "segments": [{"index": s.index, "label": s.label, "reference": s.reference, "answer": s.answer,
                           "facts": list(s.facts), "meta": canonical_json(s.meta)} for s in ex.segments],
@@ -85,8 +106,10 @@ def to_row(ex: Example) -> dict[str, Any]:
             "meta": canonical_json(ex.meta)}
 
 
-def from_row(row: dict[str, Any]) -> Example:
-    images = tuple(img.convert("RGB") if img.mode != "RGB" else img for img in row["images"])
+def from_row(row: dict[str, Any], images: Sequence[Any] | None = None) -> Example:
+    """An Example from a stored row; `images` replaces the row's decoded images (e.g. a LazyImages)."""
+    if images is None:
+        images = tuple(img.convert("RGB") if img.mode != "RGB" else img for img in row["images"])
     segments = tuple(Segment(index=s["index"], label=s["label"], reference=s["reference"], answer=s["answer"],
                              facts=tuple(s["facts"]), meta=json.loads(s["meta"])) for s in row["segments"])
     return Example(id=row["id"], images=images, prompt=row["prompt"], segments=segments,
@@ -94,12 +117,12 @@ def from_row(row: dict[str, Any]) -> Example:
                    meta=json.loads(row["meta"]))
 
 
-def write_split(examples: list[Example], folder: Path, fingerprint: str) -> None:
-    """Save one split; the fingerprint is derived from content so the saved bytes are deterministic."""
+def write_split(rows: list[dict[str, Any]], folder: Path, fingerprint: str) -> None:
+    """Save one split's rows (`to_row`); the fingerprint is derived from content so the saved bytes are
+    deterministic."""
     from datasets import Dataset, disable_progress_bars
 
     disable_progress_bars()
-    rows = [to_row(ex) for ex in examples]
     columns = {name: [r[name] for r in rows] for name in features()}
     ds = Dataset.from_dict(columns, features=features())
     ds._fingerprint = fingerprint  # from_dict draws a random one; a content hash keeps state.json stable
@@ -136,8 +159,17 @@ class TaskData:
         return load_from_disk(str(path))
 
     def examples(self, split: str) -> Iterator[Example]:
-        for row in self.dataset(split):
-            yield from_row(row)
+        """The examples of a split, in stored order. Their images are a `LazyImages`: decoded when read, one
+        example at a time, so holding every example of a real split costs its text, not its pixels."""
+        import pyarrow.compute as pc
+
+        dataset = self.dataset(split)
+        if len(dataset) == 0:
+            return
+        column = dataset.data.column("images")  # memory-mapped Arrow: list<struct<bytes, path>> per row
+        counts = pc.list_value_length(column).to_pylist()
+        for row_index, row in enumerate(dataset.remove_columns("images")):
+            yield from_row(row, images=LazyImages(column, row_index, counts[row_index], self.folder, split))
 
     def verify(self) -> None:
         """Recompute the content hash from the stored data; raise if it differs from the manifest's."""
@@ -146,6 +178,56 @@ class TaskData:
         if got != self.manifest["content_hash"]:
             raise SdbenchError(f"{self.folder}: content hash {got[:12]} does not match the manifest's "
                                f"{self.manifest['content_hash'][:12]}; the data was modified, rebuild it")
+
+
+class LazyImages(Sequence):
+    """The images of one stored example, decoded from the split's memory-mapped Arrow data when accessed.
+
+    Behaves as the tuple of RGB PIL images it stands for (len, index, iterate, compare); nothing is cached,
+    so memory follows the batch being used, not the split. A stored image that no longer decodes is an
+    SdbenchError naming the build folder, the split and the example."""
+
+    def __init__(self, column, row: int, count: int, folder: Path, split: str):
+        self._column, self._row, self._count, self._folder, self._split = column, row, count, folder, split
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self._decode_all())[index]
+        if not -self._count <= index < self._count:
+            raise IndexError(f"image index {index} out of range ({self._count} images)")
+        return self._decode_all(only=index % self._count)[0]
+
+    def __iter__(self):
+        return iter(self._decode_all())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # like the tuple of images it stands for (PIL images are unhashable)
+
+    def __repr__(self) -> str:
+        return f"LazyImages({self._count} image(s) of {self._split} row {self._row} in {self._folder})"
+
+    def _decode_all(self, only: int | None = None) -> list:
+        from PIL import Image, UnidentifiedImageError
+
+        stored = self._column[self._row]  # one row's list of {bytes, path}, read from the mapped file
+        picked = stored.as_py() if only is None else [stored[only].as_py()]
+        images = []
+        for item in picked:
+            try:
+                with Image.open(io.BytesIO(item["bytes"])) as img:
+                    images.append(img.convert("RGB"))
+            except (UnidentifiedImageError, OSError, TypeError, ValueError) as exc:
+                raise SdbenchError(f"{self._folder}/data/{self._split}: the image of example row {self._row} "
+                                   f"does not decode ({exc.__class__.__name__}); the build folder is damaged, "
+                                   "rebuild it with `sdbench build-task`") from None
+        return images
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -174,8 +256,29 @@ def load_task_data(folder: str | Path, verify: bool = False) -> TaskData:
     return data
 
 
-def k_histogram(examples: Iterable[Example]) -> dict[str, int]:
+def with_segments(examples: list[Example], segments: Sequence[int], where: str) -> list[Example]:
+    """The examples whose K is in `segments` (all when empty), as `train`, `eval` and `diagnose` take --segments.
+
+    K values the split does not have are left out with a note on stderr; none at all is an SdbenchError."""
+    import sys
+
+    if not segments:
+        return examples
+    have = sorted({ex.num_segments for ex in examples})
+    kept = [ex for ex in examples if ex.num_segments in segments]
+    if not kept:
+        raise SdbenchError(f"{where} has no example with K={list(segments)} (it has K={have}); build the task "
+                           "with those K or change --segments")
+    absent = [k for k in segments if k not in have]
+    if absent:
+        print(f"note: {where} has no example with K={absent}; using K={[k for k in segments if k in have]}",
+              file=sys.stderr)
+    return kept
+
+
+def k_histogram(ks: Iterable[int]) -> dict[str, int]:
+    """{"K": count} in K order, from the K of each example."""
     hist: dict[int, int] = {}
-    for ex in examples:
-        hist[ex.num_segments] = hist.get(ex.num_segments, 0) + 1
+    for k in ks:
+        hist[k] = hist.get(k, 0) + 1
     return {str(k): hist[k] for k in sorted(hist)}

@@ -230,17 +230,16 @@ def setup_run(cfg: TrainConfig):
 def load_train_examples(cfg: TrainConfig):
     """The task data, its spec and source, and the train examples (filtered by K)."""
     from sdbench.task import load_task
-    from sdbench.task_data import load_task_data
+    from sdbench.task_data import load_task_data, with_segments
 
     data = load_task_data(cfg.task)
     spec = load_task(data.task_name)
     if spec.version != data.task_version:
         raise SdbenchError(f"{cfg.task}: built with task v{data.task_version}, tasks/ has v{spec.version}; rebuild it")
-    examples = [ex for ex in data.examples("train") if not cfg.segments or ex.num_segments in cfg.segments]
-    if not examples:
-        have = data.manifest["splits"]["train"]["k_histogram"]
-        raise SdbenchError(f"{cfg.task}: no train example with K in {list(cfg.segments)} (the split has {have}); "
-                           "build the task with those K or change --segments")
+    if not data.manifest["splits"].get("train", {}).get("count"):
+        raise SdbenchError(f"{cfg.task}: the build has no train examples; rebuild it with --n-train N (or -1 for "
+                           "all of a real source)")
+    examples = with_segments(list(data.examples("train")), cfg.segments, f"{cfg.task}: split 'train'")
     return data, spec, data.manifest["source"]["name"], examples
 
 

@@ -29,6 +29,7 @@ What this module does, and where it had to decide (each case is tested in tests/
 | ", (b)" / "word (b)" / ".(b)" | not a marker | same |
 | ".  (b)", ".\\n(b)" (several spaces, newline) | not a marker (exactly one space) | marker: any whitespace run after the punctuation |
 | leading whitespace before the first "(a)" | not a marker (and a quirk: at index 1 the check reads `text[-1]`) | the caption is stripped first, so "(a)" at the start counts |
+| "Title (a) x. (b) y." (benchmark file: title + " " + description, the title without final full stop) | the rule read the description alone, so "(a)" was its first marker | `title_joined=True`: the first "(a)" after a space, before the first marker found, counts when that marker is not "(a)" |
 | text before the first marker | discarded | kept as `shared_context` |
 | "(i)" as the ninth panel ("… (h) x. (i) y.") | marker | marker: "(i)" continues the sequence after "(h)" |
 | "(i)", "(ii)", "(iii)" roman numerals | "(i)" (and "(v)", "(x)") split at sentence starts | never a marker when the caption contains a multi-letter roman numeral "(ii)", "(iv)" …, and "(i)", "(v)", "(x)" are markers only right after "(h)", "(u)", "(w)" |
@@ -94,11 +95,15 @@ class SplitCaption:
         return tuple(letter for letter, _ in self.subcaptions)
 
 
-def split_caption(caption: str, *, uppercase: bool = False, unopened: bool = False) -> SplitCaption:
+def split_caption(caption: str, *, uppercase: bool = False, unopened: bool = False,
+                  title_joined: bool = False) -> SplitCaption:
     """Split `caption` at its subfigure markers (the MMSci rule; see the module docstring for every case).
 
     uppercase: also accept '(A)', '(B)' … when the caption has no lowercase marker.
     unopened: also accept 'a)', 'b)' … when the caption has no parenthesised marker.
+    title_joined: the caption is a title, a space and the description (the MMSci benchmark file), while the
+      official rule read the description alone: a first marker '(a)' right after a title that has no final
+      full stop ("Device layout (a) Map. (b) …") still counts, when the markers found start after 'a'.
 
     >>> split_caption("(a) Map. (b) Profile.").letters
     ('a', 'b')
@@ -115,6 +120,8 @@ def split_caption(caption: str, *, uppercase: bool = False, unopened: bool = Fal
             styles.append(("unopened", _UNOPENED["upper"], True))
     for style, pattern, must_start_at_a in styles:
         markers = _find_markers(text, pattern)
+        if title_joined and markers and markers[0][2][0] != "a":
+            markers = _first_after_title(text, pattern, markers)
         if markers and (not must_start_at_a or markers[0][2][0] == "a"):
             return _assemble(text, markers, style)
     return SplitCaption(shared_context=text, subcaptions=())
@@ -136,6 +143,16 @@ def _find_markers(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int, t
             if has_multi_roman or previous != _ROMAN_SINGLES[letters[0]]:
                 continue  # a roman numeral "(i)", not the panel after "(h)"
         markers.append((match.start(), match.end(), letters))
+    return markers
+
+
+def _first_after_title(text: str, pattern: re.Pattern[str],
+                       markers: list[tuple[int, int, tuple[str, ...]]]) -> list[tuple[int, int, tuple[str, ...]]]:
+    """`markers` with the first '(a)' before them added, when it follows whitespace (a title's last word)."""
+    for match in pattern.finditer(text, 0, markers[0][0]):
+        letters = _expand(match.group("body"))
+        if letters and letters[0] == "a" and match.start() > 0 and text[match.start() - 1].isspace():
+            return [(match.start(), match.end(), letters), *markers]
     return markers
 
 

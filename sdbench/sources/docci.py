@@ -88,6 +88,8 @@ def read_records(req: SourceRequest, split: str) -> tuple[list[DocciRecord], lis
         raise SdbenchError(f"{req.path / DESCRIPTIONS if req.path else DESCRIPTIONS}: not found; the docci "
                            f"source expects --path DIR holding {LAYOUT}")
     data = req.read_bytes(DESCRIPTIONS, required=True)
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark is not part of the first record
+        data = data[3:]
     records: list[DocciRecord] = []
     skips: list[Skip] = []
     seen: set[str] = set()

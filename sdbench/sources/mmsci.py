@@ -75,6 +75,7 @@ class MmsciOptions:
     test_split: str = "test"
     test_fraction: float = 0.1
     with_abstract: bool = False
+    uppercase_markers: bool = True
     lenient_markers: bool = False
     skip_missing_letters: bool = False
     min_caption_words: int = 0
@@ -140,7 +141,8 @@ def _example(req: SourceRequest, opts: MmsciOptions, rec: FigureRecord, seen: se
         return Skip(rec.where, "empty caption")
     if len(caption.split()) < opts.min_caption_words:
         return Skip(rec.where, f"caption shorter than {opts.min_caption_words} words")
-    split = split_caption(rec.text, uppercase=opts.lenient_markers, unopened=opts.lenient_markers)
+    split = split_caption(rec.text, uppercase=opts.uppercase_markers or opts.lenient_markers,
+                          unopened=opts.lenient_markers, title_joined=rec.meta.get("layout") == "benchmark")
     if split.subcaptions:
         parts = split.subcaptions
         shared = " ".join(p for p in (rec.title.strip(), split.shared_context) if p) or None
@@ -166,11 +168,26 @@ def _example(req: SourceRequest, opts: MmsciOptions, rec: FigureRecord, seen: se
     prompt = req.task.render_prompt("mmsci", labels)
     if opts.with_abstract and rec.abstract.strip():
         prompt = f"Article abstract: {rec.abstract.strip()}\n\n{prompt}"
-    meta = {**rec.meta, "marker_style": split.style, "missing_letters": list(split.missing_letters),
-            "duplicated_letters": list(split.duplicated_letters), "empty_letters": list(split.empty_letters),
-            "combined": [list(g) for g in split.combined]}
-    return Example(id=rec.id, images=(image,), prompt=prompt, segments=segments, holistic_reference=caption,
-                   shared_context=shared, meta=meta)
+    meta = {**rec.meta, "caption": caption, "marker_style": split.style,
+            "missing_letters": list(split.missing_letters), "duplicated_letters": list(split.duplicated_letters),
+            "empty_letters": list(split.empty_letters), "combined": [list(g) for g in split.combined]}
+    return Example(id=rec.id, images=(image,), prompt=prompt, segments=segments,
+                   holistic_reference=canonical_caption(shared, segments), shared_context=shared, meta=meta)
+
+
+def canonical_caption(shared: str | None, segments: tuple[Segment, ...]) -> str:
+    """The whole-caption reference: the shared context, then one line per subfigure, "<label> <text>".
+
+    It is the format the prompt asks for and the text SFT trains on, so it reads back (through
+    `sdbench.segmenter`) into exactly the segment references; the caption as MMSci has it is kept in
+    `meta["caption"]`. A combined marker "(a,b) …" becomes one line per letter with the same text.
+
+    >>> canonical_caption("Growth.", (Segment(0, "(a)", "SEM."), Segment(1, "(b)", "XRD.")))
+    'Growth.\\n(a) SEM.\\n(b) XRD.'
+    """
+    lines = [shared] if shared else []
+    lines += [f"{s.label} {s.reference}" for s in segments]
+    return "\n".join(lines)
 
 
 # ---- layout A: the benchmark JSON ---------------------------------------------------------------------------
@@ -179,12 +196,10 @@ def _benchmark_records(req: SourceRequest, opts: MmsciOptions, layout: str) -> I
     if layout == "benchmark-folder":
         folder, hash_split = "", True
     else:
-        folder, hash_split = ("train" if req.split == "train" else opts.test_split), False
-        if not any((req.path / folder / f).is_file() for f in (GENERATION_FILE, ANSWER_FILE)):
-            present = [s for s in BENCHMARK_SPLITS if (req.path / s / GENERATION_FILE).is_file()]
-            raise SdbenchError(f"{req.path / folder / GENERATION_FILE}: not found (this benchmark root has "
-                               f"{present or 'no split folder'}); build only the splits it has (e.g. "
-                               f"--n-{req.split} 0) or use --options test_split dev")
+        hash_split = False
+        folder = _benchmark_split_folder(req, opts)
+        if folder is None:
+            return
     relative = _generation_file(req.path, folder)
     records = _read_records(req, relative)
     held_out: set[str] = set()
@@ -213,6 +228,28 @@ def _benchmark_records(req: SourceRequest, opts: MmsciOptions, layout: str) -> I
         meta = {"uid": uid, "category": rec.get("category"), "subject": rec.get("subject"), "layout": "benchmark"}
         abstract = rec.get("abstract") if isinstance(rec.get("abstract"), str) else ""
         yield FigureRecord(id=figure_id, where=where, image=image, text=rec["caption"], abstract=abstract, meta=meta)
+
+
+def _benchmark_split_folder(req: SourceRequest, opts: MmsciOptions) -> str | None:
+    """The benchmark root's folder behind req.split: train/ for train; test/ (or dev/ with test_split dev) for
+    test, falling back to the other one of the two when absent. A root without it builds that split empty;
+    each choice made here is a note the build prints."""
+    assert req.path is not None
+    present = [s for s in BENCHMARK_SPLITS if any((req.path / s / f).is_file() for f in (GENERATION_FILE, ANSWER_FILE))]
+    has = f"this benchmark root has {', '.join(f'{s}/' for s in present)}"
+    if req.split == "train":
+        if "train" in present:
+            return "train"
+        req.note(f"{has} but no train/: the train split is empty")
+        return None
+    other = "dev" if opts.test_split == "test" else "test"
+    if opts.test_split in present:
+        return opts.test_split
+    if other in present:
+        req.note(f"{has} but no {opts.test_split}/: the test split is built from {other}/")
+        return other
+    req.note(f"{has} but neither test/ nor dev/: the test split is empty")
+    return None
 
 
 def _generation_file(root: Path, folder: str) -> str:
@@ -244,14 +281,20 @@ def _raw_records(req: SourceRequest, opts: MmsciOptions) -> Iterator[FigureRecor
         articles: Iterator[tuple[str, str, str]] = (
             a for a in _walk_articles(req.path) if req.in_split(a[2], opts.test_fraction))
     else:
-        if opts.test_split not in present:
-            raise SdbenchError(f"{req.path}: has {', '.join(present.values())} but not "
-                               f"{SPLIT_ID_FILES[opts.test_split]}; add it, or remove the split files to split "
-                               "by a hash of the article id")
+        test_name = opts.test_split
+        if test_name not in present:
+            other = "dev" if test_name == "test" else "test"
+            if other not in present:
+                raise SdbenchError(f"{req.path}: has {', '.join(present.values())} but neither "
+                                   f"{SPLIT_ID_FILES['test']} nor {SPLIT_ID_FILES['dev']}; add one, or remove the "
+                                   "split files to split by a hash of the article id")
+            req.note(f"no {SPLIT_ID_FILES[test_name]} at the root: the test split is the articles of "
+                     f"{SPLIT_ID_FILES[other]}")
+            test_name = other
         ids = {name: _read_split_ids(req, file) for name, file in present.items()}
         held_out = {uid for name in ("dev", "test") if name in ids for (_, _, uid) in ids[name]}
         if req.split == "test":
-            articles = iter(ids[opts.test_split])
+            articles = iter(ids[test_name])
         elif "train" in ids:  # listed for train: a uid also held out is a counted skip (a leak avoided)
             articles = iter(ids["train"])
         else:  # every folder not held out is a train article

@@ -148,7 +148,7 @@ def test_bad_build_requests(tmp_path, kw, message):
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(segments=()), "--segments"), (dict(segments=(0, 1)), "--segments"), (dict(segments=(1, 1)), "twice"),
+    (dict(segments=(0, 1)), "--segments"), (dict(segments=(1, 1)), "twice"),
     (dict(n_train=-5), "--n-train"), (dict(task=None), "name a task"),
 ])
 def test_bad_config_values(kw, message):

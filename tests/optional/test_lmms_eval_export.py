@@ -3,7 +3,7 @@
 Runs in .venv-lmms (lmms-eval 0.7.3 + sdbench; `make test-lmms-eval` builds it and runs this file); skipped where
 lmms-eval is not installed, e.g. in the main .venv.
 
-    bash scripts/lmms_eval_env.sh && .venv-lmms/bin/python -m pytest -q tests/optional/test_lmms_eval_export.py
+    bash scripts/venv.sh lmms-eval && .venv-lmms/bin/python -m pytest -q tests/optional/test_lmms_eval_export.py
 
 Model: a tiny random-weight LLaVA built locally (sdbench.tiny_vlm), run by lmms-eval's built-in `llava_hf` class
 on CPU. Not the tiny Qwen2.5-VL: in .venv-lmms (no torchvision, transformers 5) lmms-eval's `qwen2_5_vl` class
@@ -66,7 +66,7 @@ def test_lmms_eval_numbers_equal_sdbench_score(tmp_path):
     assert predictions_from_samples(samples[0], export, predictions) == 4
     summary = score(ScoreConfig(task=task, predictions=predictions, out=tmp_path / "scores", strict=True))
     layout = ExportedTask(export).layout
-    want = summary_metrics(summary, layout)
+    want = summary_metrics(summary["splits"]["test"], layout)
     for name in layout.names:
         got = lmms_numbers[f"{name},none"]
         if want[name] is None:

@@ -37,20 +37,24 @@ def test_score_writes_per_example_scores_and_summary(built, tmp_path, capsys):
     assert main(["score", "--task", str(data.folder), "--predictions", str(path), "--out", str(out),
                  "--metrics", "fact_f1,fact_recall"]) == 0
     captured = capsys.readouterr()
-    assert "1 id(s) not in the task split" in captured.err and "1 task id(s) without a prediction" in captured.err
+    assert "1 id(s) not in the task" in captured.err and "1 task id(s) without a prediction" in captured.err
     summary = json.loads((out / "summary.json").read_text())
     rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
-    assert len(rows) == len(examples) == summary["num_examples"]
+    test = summary["splits"]["test"]
+    assert list(summary["splits"]) == ["test"] and summary["task"]["splits_scored"] == ["test"]
+    assert len(rows) == len(examples) == test["num_examples"] and {r["split"] for r in rows} == {"test"}
     assert rows[0]["id"] == examples[0].id and rows[0]["metrics"]["fact_f1"] == 0.0  # missing -> empty -> 0
     assert all(r["metrics"]["fact_f1"] == 1.0 for r in rows[1:])
-    assert summary["metrics"]["fact_f1"] == pytest.approx((len(examples) - 1) / len(examples))
+    assert test["metrics"]["fact_f1"] == pytest.approx((len(examples) - 1) / len(examples))
+    assert test["num_missing_predictions"] == 1
     assert summary["predictions"]["missing_ids"] == [examples[0].id] and summary["predictions"]["unknown_ids"] == ["ghost"]
     assert summary["task"]["content_hash"] == data.manifest["content_hash"] and summary["task"]["version"] == 1
     assert summary["provenance"]["sdbench_version"] and len(summary["predictions"]["sha256"]) == 64
-    assert set(summary["by_k"]) == {"1", "2", "4"} and summary["by_position"]["4"]["fact_f1"] == 1.0
+    assert set(test["by_k"]) == {"1", "2", "4"} and test["by_position"]["4"]["fact_f1"] == 1.0
+    assert "multipanel v1 (synthetic) test: 12 examples (1 without a prediction)" in captured.out
 
     skipped = score(ScoreConfig(task=data.folder, predictions=path, out=tmp_path / "s2", metrics=("fact_f1",),
-                                missing="skip"))
+                                missing="skip"))["splits"]["test"]
     assert skipped["num_examples"] == len(examples) - 1 and skipped["metrics"]["fact_f1"] == 1.0
     with pytest.raises(SdbenchError, match="--strict"):
         score(ScoreConfig(task=data.folder, predictions=path, out=tmp_path / "s3", strict=True))

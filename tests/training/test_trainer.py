@@ -117,7 +117,7 @@ def test_kl_to_the_initial_policy_is_zero_at_the_start(tiny_task, tiny_model, tm
 
 
 def test_bad_training_requests(tiny_task, tiny_model, tmp_path):
-    with pytest.raises(SdbenchError, match="no train example with K"):
+    with pytest.raises(SdbenchError, match=r"split .train. has no example with K=\[8\]"):
         train(_cfg(tiny_task, tiny_model, tmp_path / "a", segments=(8,)))
     with pytest.raises(SdbenchError, match="has no checkpoint"):
         train(_cfg(tiny_task, tiny_model, tmp_path / "b", resume=True))

@@ -126,6 +126,15 @@ def test_malformed_line_and_missing_field_are_counted_skips(docci, tmp_path):
     assert "train_00001" not in used and train["count"] == 6
 
 
+def test_a_byte_order_mark_does_not_lose_the_first_record(docci, tmp_path):
+    root, records = docci
+    path = root / "docci_descriptions.jsonlines"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    data = build(root, tmp_path / "out", segments=(1,), n_train=-1, n_test=0)
+    assert data.manifest["splits"]["train"]["skips"] == {}
+    assert "train_00000" in {i for e in data.examples("train") for i in e.meta["docci_ids"]}
+
+
 @pytest.mark.parametrize("damage,reason", [
     ("delete", "image file not found"),
     ("corrupt", "image does not decode"),

@@ -131,7 +131,7 @@ def test_process_results_equals_scorer_and_sdbench_score(exported, tmp_path):
     preds = tmp_path / "preds.jsonl"
     preds.write_text("".join(json.dumps({"id": i, "response": r}) + "\n" for i, r in responses.items()))
     summary = score(ScoreConfig(task=task, predictions=preds, out=tmp_path / "scores", strict=True))
-    want = summary_metrics(summary, layout)
+    want = summary_metrics(summary["splits"]["test"], layout)
     got = {name: pooled_mean([d[name] for d in per_doc]) for name in layout.names}
     assert_same_numbers(got, want)
     assert want["fact_f1"] > 0 and want["segment_reward"] > 0 and want["fact_f1_pos2"] is not None

@@ -9,7 +9,7 @@ from sdbench.build_task import build_task
 from sdbench.cli import main
 from sdbench.configs import BuildTaskConfig
 from sdbench.errors import SdbenchError
-from sdbench.sources.mmsci import figure_title
+from sdbench.sources.mmsci import canonical_caption, figure_title
 from sdbench.task_data import load_task_data
 from tests.fixtures.mmsci_fixture import (CAPTIONS, CATEGORY, EXPECTED_K, benchmark_record, png,
                                           write_article, write_benchmark_folder, write_benchmark_root, write_rawdata)
@@ -48,11 +48,12 @@ def test_benchmark_root_train_and_test(tmp_path):
     for i, name in enumerate(CAPTIONS):
         ex = train[f"ncomms{1000 + i}_figure_1"]
         assert ex.num_segments == EXPECTED_K[name], name
-        assert ex.holistic_reference == CAPTIONS[name]
+        assert ex.meta["caption"] == CAPTIONS[name]
+        assert ex.holistic_reference == canonical_caption(ex.shared_context, ex.segments)
         assert ex.meta["uid"] == f"ncomms{1000 + i}" and ex.meta["category"] == CATEGORY
         assert ex.images[0].size == (40, 30)
     # the test captions come from the _w_answer file, not the anonymized one
-    assert test["s41467-021-22317-8_figure_2"].holistic_reference == CAPTIONS["two"]
+    assert test["s41467-021-22317-8_figure_2"].meta["caption"] == CAPTIONS["two"]
 
 
 def test_segments_of_each_caption_case(tmp_path):
@@ -102,9 +103,19 @@ def test_lenient_markers_option(tmp_path):
     folder = write_benchmark_folder(tmp_path / "dev", [
         benchmark_record("ncomms5000", 1, "Device overview. (A) Optical image. (B) Transfer curve."),
         benchmark_record("ncomms5001", 1, "Set-up. a) Laser path. b) Detector.")])
-    strict, _ = _build(folder, tmp_path / "o1", segments=(1,), n_test=0, test_fraction=0.00001)
+    strict, strict_manifest = _build(folder, tmp_path / "o1", segments=(1,), n_test=0, test_fraction=0.00001,
+                                     uppercase_markers=False)
+    default, _ = _build(folder, tmp_path / "o3", segments=(1, 2), n_test=0, test_fraction=0.00001)
     lenient, _ = _build(folder, tmp_path / "o2", segments=(2,), n_test=0, test_fraction=0.00001, lenient_markers=True)
-    assert len(strict["train"]) == 2 and all(e.num_segments == 1 for e in strict["train"].values())
+    # the official rule alone: "(A) …" stays one subfigure whose text holds "(A)", which a model's "(A)" label
+    # would cut, so its reference cannot read back into its segment: skipped and counted, not built wrong
+    assert list(strict["train"]) == ["ncomms5001_figure_1"] and strict["train"]["ncomms5001_figure_1"].num_segments == 1
+    assert strict_manifest["splits"]["train"]["skips"] == {"reference does not read back into its segments": 1}
+    # "(A)", "(B)" split by default (uppercase_markers); "a)", "b)" only with lenient_markers
+    assert {i: e.num_segments for i, e in default["train"].items()} == {"ncomms5000_figure_1": 2,
+                                                                        "ncomms5001_figure_1": 1}
+    assert [s.reference for s in default["train"]["ncomms5000_figure_1"].segments] == ["Optical image.",
+                                                                                       "Transfer curve."]
     assert len(lenient["train"]) == 2 and all(e.num_segments == 2 for e in lenient["train"].values())
     assert [s.reference for s in lenient["train"]["ncomms5001_figure_1"].segments] == ["Laser path.", "Detector."]
 
@@ -131,15 +142,23 @@ def test_anonymized_test_without_answer_file_is_an_error(tmp_path, capsys):
     assert len(examples["test"]) == 2
 
 
-def test_benchmark_root_without_train_folder(tmp_path):
-    splits = write_benchmark_root(tmp_path / "b")
+def test_benchmark_root_with_only_some_splits_builds_what_it_has(tmp_path, capsys):
     import shutil
 
-    shutil.rmtree(splits / "train")
-    with pytest.raises(SdbenchError, match="train/image_caption_generation_data.json: not found"):
-        _build(splits, tmp_path / "o")
-    examples, _ = _build(splits, tmp_path / "o2", n_train=0, segments=(1, 2, 3))
-    assert len(examples["test"]) == 3
+    root = write_benchmark_root(tmp_path / "b")
+    shutil.rmtree(root / "train")
+    examples, manifest = _build(root, tmp_path / "o", segments=(1, 2, 3))
+    assert examples["train"] == {} and len(examples["test"]) == 3
+    assert manifest["splits"]["train"]["notes"] == ["this benchmark root has dev/, test/ but no train/: the train "
+                                                    "split is empty"]
+    shutil.rmtree(root / "test")  # only the official dev split: the test split comes from it, and the CLI says so
+    assert main(["build-task", "subfigure", "--source", "mmsci", "--path", str(root), "--out", str(tmp_path / "o2")]) == 0
+    err = capsys.readouterr().err
+    assert "test: this benchmark root has dev/ but no test/: the test split is built from dev/" in err
+    assert "no --segments given, so every K the data has was built (K=3: 1, K=4: 1)" in err
+    data = load_task_data(tmp_path / "o2")
+    assert sorted(ex.id for ex in data.examples("test")) == ["ncomms2001_figure_0", "ncomms2002_figure_3"]
+    assert data.manifest["splits"]["train"]["count"] == 0
 
 
 # ---- bad input, layout A ------------------------------------------------------------------------------------
@@ -205,7 +224,7 @@ def test_raw_layout_with_official_split_files(tmp_path):
                              "ncomms1002_figure_0"]
     assert manifest["splits"]["train"]["skips"] == {"article also in dev/test": 1}
     ex = train["ncomms1000_figure_0"]  # caption = title without "Figure 1:" + description
-    assert ex.holistic_reference == CAPTIONS["two"]
+    assert ex.meta["caption"] == CAPTIONS["two"]
     assert ex.shared_context == "Angle-dependent magnetoresistance of thin flakes."
     assert ex.meta["layout"] == "raw" and ex.meta["subject"] == "Materials science"
     assert train["ncomms1000_figure_1"].num_segments == 1
@@ -273,14 +292,17 @@ def test_malformed_split_file_is_an_error(tmp_path, capsys, content, message):
     assert rc == 2 and "test_split_ids.json" in err
 
 
-def test_split_files_without_the_test_one_is_an_error(tmp_path):
+def test_split_files_without_the_test_one_fall_back_to_dev(tmp_path):
     root = tmp_path / "rawdata"
     write_rawdata(root)
     (root / "test_split_ids.json").unlink()
-    with pytest.raises(SdbenchError, match="not test_split_ids.json"):
-        _build(root, tmp_path / "o", segments=(1, 2, 3))
-    examples, _ = _build(root, tmp_path / "o2", segments=(1, 2, 3, 4), test_split="dev")
+    examples, manifest = _build(root, tmp_path / "o", segments=(1, 2, 3, 4))
     assert list(examples["test"]) == ["ncomms2001_figure_0"]
+    assert manifest["splits"]["test"]["notes"] == ["no test_split_ids.json at the root: the test split is the "
+                                                   "articles of dev_split_ids.json"]
+    (root / "dev_split_ids.json").unlink()
+    with pytest.raises(SdbenchError, match="neither test_split_ids.json nor dev_split_ids.json"):
+        _build(root, tmp_path / "o2", segments=(1, 2, 3))
 
 
 def test_bad_option_values(tmp_path):
@@ -306,4 +328,5 @@ def test_raw_title_without_full_stop_is_still_shared_context(tmp_path):
     ex = examples["test"]["ncomms9200_figure_0"]
     assert ex.shared_context == "Device characteristics"
     assert [s.reference for s in ex.segments] == ["Micrograph.", "Transfer curves."]
-    assert ex.holistic_reference == "Device characteristics (a) Micrograph. (b) Transfer curves."
+    assert ex.meta["caption"] == "Device characteristics (a) Micrograph. (b) Transfer curves."
+    assert ex.holistic_reference == "Device characteristics\n(a) Micrograph.\n(b) Transfer curves."
