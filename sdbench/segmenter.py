@@ -27,8 +27,8 @@ What each case yields (every accepted label, expected or not, ends the segment b
 | expected label never written | segment is None (scores 0 downstream) | `num_missing` |
 | label written again (duplicate) | the FIRST occurrence keeps the segment; the duplicate ends the segment before it and its text belongs to no segment | `num_duplicate_labels`, `num_unlabeled_chars` |
 | labels out of order ("Panel 2:" before "Panel 1:") | still matched by label | `num_out_of_order` (first occurrences whose expected index is below an earlier one's) |
-| label not expected, word style ("Panel 9:" when K=4) | ends the segment before it; its text belongs to no segment | `num_unexpected_labels`, `num_unlabeled_chars` |
-| label not expected, marker style ("(d)" when K=3, an enumeration "(i)", "(ii)") | stays text of the segment it is in: captions use bracketed letters for lists and cross-references, and a subcaption that holds "(i) … (ii) …" must read back whole | `num_unexpected_labels` |
+| label not expected ("Panel 9:" when K=4, "(d)" when K=3) | ends the segment before it; its text belongs to no segment | `num_unexpected_labels`, `num_unlabeled_chars` |
+| marker not expected that is a roman numeral ("(i)", "(ii)", "(iv)", "(x)" when they name no expected segment) | stays text of the segment it is in: captions number lists that way, and a subcaption "(a) spectra: (i) as grown; (ii) annealed" must read back whole | `num_unexpected_labels` |
 | label in another style ("**Panel 2**", "PANEL 2 -", "(B)") | accepted as the table above says | `num_nonstandard_labels` (written form != template form) |
 | text before the first label (preamble) | belongs to no segment | `num_unlabeled_chars` (non-whitespace characters outside every label and body) |
 | text after the last segment ("In summary, …") | part of the last segment (nothing marks its end) | — |
@@ -65,8 +65,8 @@ FORMAT_STATS: dict[str, str] = {
     "num_labels": "accepted label occurrences, expected or not, duplicates included",
     "num_duplicate_labels": "label occurrences after the first of the same label",
     "num_out_of_order": "first occurrences whose expected index is below that of an earlier one",
-    "num_unexpected_labels": "label occurrences naming no expected segment ('Panel 9:' when K = 4; a marker such "
-                             "as '(ii)' is counted but stays text)",
+    "num_unexpected_labels": "label occurrences naming no expected segment ('Panel 9:' when K = 4; a roman-numeral "
+                             "marker such as '(ii)' is counted but stays text)",
     "num_nonstandard_labels": "accepted labels not written exactly as the template ('**Panel 2**', '(B)')",
     "num_empty_segments": "found segments with an empty body",
     "num_unlabeled_chars": "non-whitespace characters outside every label and found segment body",
@@ -75,6 +75,9 @@ FORMAT_STATS: dict[str, str] = {
     "truncated": "the output looks cut off (finish reason when given, else a heuristic)",
 }
 
+ROMAN_NUMERALS = frozenset({"i", "ii", "iv", "v", "vi", "ix", "x", "xi", "xv", "xx"})
+"""Marker values that are roman numerals (labels have at most two letters): unless one names an expected
+segment, it is a list item of the text ("(i) as grown; (ii) annealed"), not a subfigure label."""
 _SENTENCE_END = ".!?;:。！？；："  # inline marker labels ("(b)") may follow these
 _CLAUSE_END = _SENTENCE_END + ",，"  # inline word labels ("Chart 2:") may follow these
 _OPEN_ENDINGS = ",;:-–—(/&+="
@@ -155,9 +158,9 @@ def segment_text(text: str | None, expected_labels: list[str], label_template: s
     key_to_index = _expected_keys(expected_labels, label_template, style)
     labels = _find_labels(text, style)
     num_accepted = len(labels)
-    unexpected_text = 0  # marker style: unexpected markers are text, not boundaries (module docstring)
+    unexpected_text = 0  # marker style: an unexpected roman numeral is text, not a boundary (module docstring)
     if style.marker:
-        kept = [label for label in labels if label.key in key_to_index]
+        kept = [label for label in labels if label.key in key_to_index or label.key not in ROMAN_NUMERALS]
         unexpected_text, labels = len(labels) - len(kept), kept
 
     segments: list[FoundSegment | None] = [None] * len(expected_labels)

@@ -126,13 +126,19 @@ def test_marker_letters_past_z_and_roman_numerals():
     labels = [format_label("({letter})", k) for k in range(1, 29)]
     out = segment_text("(z) last.\n(aa) next.\n(ab) more.", labels, "({letter})")
     assert [s.index for s in out.segments if s] == [25, 26, 27]
-    # an unexpected marker is counted but stays text: subcaptions enumerate with "(i)", "(ii)"
+    # an unexpected roman-numeral marker is counted but stays text: subcaptions enumerate with "(i)", "(ii)"
     out = segment_text("(a) Cells.\n(ii) a list item.\n(b) Mice.", LETTERS, "({letter})")
     assert [s and s.text for s in out.segments] == ["Cells.\n(ii) a list item.", "Mice.", None]
     assert out.stats.num_unexpected_labels == 1 and out.stats.num_unlabeled_chars == 0
     out = segment_text("A figure. (i) Raw data. (ii) Fit.", ["(a)"], "({letter})")  # K = 1: read whole
     assert out.segments[0].text == "A figure. (i) Raw data. (ii) Fit." and out.stats.implicit_single
     assert out.stats.num_unexpected_labels == 2 and not out.stats.no_labels
+    # any other unexpected marker is a label (a hallucinated extra subfigure): it ends the segment before it
+    out = segment_text("(a) Cells. (b) Mice. (c) An extra panel.", ["(a)", "(b)"], "({letter})")
+    assert [s.text for s in out.segments] == ["Cells.", "Mice."] and out.stats.num_unexpected_labels == 1
+    assert out.stats.num_unlabeled_chars == len("Anextrapanel.")
+    out = segment_text("(h) x. (i) ninth panel.", [f"({c})" for c in "hi"], "({letter})")  # an expected (i) splits
+    assert [s.text for s in out.segments] == ["x.", "ninth panel."]
 
 
 # ---- the case table -------------------------------------------------------------------------------------
