@@ -21,6 +21,7 @@ import json
 import os
 import random
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,15 +91,44 @@ def save_checkpoint(run_dir: Path, step: int, model, processor, optimizer, sched
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint of a run, or None."""
+    """The checkpoint `latest` names, or the newest intact one when it names none that is intact (said on
+    stderr); None when the run has no checkpoint."""
+    path, note = newest_intact(run_dir)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return path
+
+
+def is_intact(path: Path) -> bool:
+    """Every file of a complete checkpoint is there and its trainer_state.json reads."""
+    path = Path(path)
+    weights = (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()
+    if not (weights and all((path / f).is_file() for f in ("optimizer.safetensors", "rng.safetensors"))):
+        return False
+    try:
+        return isinstance(json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))["step"], int)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def newest_intact(run_dir: Path) -> tuple[Path | None, str | None]:
+    """(checkpoint to use, note): the one `latest` names when intact, else the newest intact `step-*` with a
+    note saying why. (None, None) for a run without checkpoints; an SdbenchError when none is intact."""
     root = Path(run_dir) / "checkpoints"
     pointer = root / LATEST
-    if not pointer.is_file():
-        return None
-    path = root / pointer.read_text(encoding="utf-8").strip()
-    if not (path / "trainer_state.json").is_file():
-        raise SdbenchError(f"{pointer} names {path.name}, which is incomplete; delete the pointer to start over")
-    return path
+    named = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
+    if named and is_intact(root / named):
+        return root / named, None
+    candidates = sorted((p for p in root.glob("step-*") if p.is_dir()), reverse=True) if root.is_dir() else []
+    if named is None and not candidates:
+        return None, None
+    intact = next((p for p in candidates if is_intact(p)), None)
+    if intact is None:
+        raise SdbenchError(f"{root}: no intact checkpoint ({', '.join(p.name for p in candidates) or 'none'} "
+                           f"incomplete{'; latest names ' + repr(named) if named else ''}); delete {run_dir} to "
+                           "start the run over")
+    why = f"{pointer} names {named!r}, which is missing or incomplete" if named else f"{pointer} is missing"
+    return intact, f"{why}: using {intact.name}, the newest intact checkpoint"
 
 
 def load_trainer_state(path: Path, optimizer, scheduler) -> TrainerState:

@@ -8,13 +8,26 @@ derived values are properties. Each field's docstring is its `--help` text.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from sdbench.errors import SdbenchError, did_you_mean
+
+
+def check_finite(cfg: Any) -> None:
+    """Every float setting is a finite number ('--learning-rate nan' is refused here, not deep in torch)."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SdbenchError(f"--{f.name.replace('_', '-')}: need a finite number, got {value}")
+
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -217,6 +230,7 @@ class TrainConfig:
     """Allow model code from the model folder / hub (off unless you trust it)."""
 
     def __post_init__(self):
+        check_finite(self)
         positive = ("steps", "prompts_per_step", "group_size", "max_new_tokens", "micro_batch_size", "save_every")
         for name in positive:
             if getattr(self, name) < 1:
@@ -287,6 +301,10 @@ class EvalConfig:
     """Allow model code from the model folder / hub."""
 
     def __post_init__(self):
+        check_finite(self)
+        if self.run_id is not None and not PLAIN_NAME.fullmatch(self.run_id):
+            raise SdbenchError(f"--run-id {self.run_id!r}: need a plain name (letters, digits, '.', '_', '-'; no "
+                               "'/' or leading '.'), e.g. multipanel-sd-grpo-seed0")
         if self.max_new_tokens < 1 or self.batch_size < 1 or self.num_samples < 0 or self.limit < 0:
             raise SdbenchError("--max-new-tokens and --batch-size need >= 1; --num-samples and --limit >= 0")
         if self.group_size < 2 or self.diagnostics_prompts < 1:
@@ -323,6 +341,11 @@ class DiagnoseConfig:
     """torch threads (0 = torch's default)."""
     trust_remote_code: bool = False
     """Allow model code from the model folder / hub."""
+
+    def __post_init__(self):
+        check_finite(self)
+        if self.temperature <= 0 or self.prompts < 1 or self.group_size < 2 or self.max_new_tokens < 1:
+            raise SdbenchError("--temperature must be > 0, --prompts and --max-new-tokens >= 1, --group-size >= 2")
 
 
 @dataclass(frozen=True)
@@ -372,6 +395,7 @@ class PipelineConfig:
     """Seeds of the credit-assignment simulator."""
 
     def __post_init__(self):
+        check_finite(self)
         if self.rl_task not in self.tasks:
             raise SdbenchError(f"--rl-task {self.rl_task!r} is not among --tasks {list(self.tasks)}")
         missing = [k for k in self.rl_segments if k not in self.segments]

@@ -159,6 +159,7 @@ def load_eval_examples(task: Path, split: str, segments: tuple[int, ...], limit:
     spec = load_task(data.task_name)
     if spec.version != data.task_version:
         raise SdbenchError(f"{task}: built with task v{data.task_version}, tasks/ has v{spec.version}; rebuild it")
+    data.check([split])
     examples = with_segments(list(data.examples(split)), segments, f"{task}: split {split!r}")
     if limit:
         examples = examples[:limit]
@@ -183,16 +184,13 @@ def _learning_curve(ref) -> list[dict[str, Any]]:
     """The training run's per-step rewards (from RUN/metrics.jsonl beside the checkpoints), if present."""
     if ref.checkpoint is None:
         return []
-    metrics = ref.checkpoint.parent.parent / "metrics.jsonl"
-    if not metrics.is_file():
+    from sdbench.run_log import read_metrics
+
+    run_dir = ref.checkpoint.parent.parent
+    if not (run_dir / "metrics.jsonl").is_file():
         return []
     keep = ("step", "reward/holistic", "reward/segment", "misattribution_rate", "loss", "kl")
-    curve = []
-    for line in metrics.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            curve.append({k: row[k] for k in keep if k in row})
-    return curve
+    return [{k: row[k] for k in keep if k in row} for row in read_metrics(run_dir)]
 
 
 def _fmt(stat: dict) -> str:

@@ -189,17 +189,14 @@ def _train_logged(run: TrainConfig, log: str) -> None:
 
 
 def _run_state(run_dir: Path, steps: int) -> str:
-    """'done' (its latest checkpoint is at `steps`), 'resume' (an earlier checkpoint) or 'new' (a folder left
-    without any checkpoint is cleared)."""
-    import shutil
-
+    """'done' (its latest checkpoint is at `steps`), 'resume' (a run was started there: `train --resume` continues
+    it from its newest checkpoint, or from step 0 if it has none, after checking its settings) or 'new'."""
     from sdbench.checkpoint import checkpoint_dir, latest_checkpoint
 
-    latest = latest_checkpoint(run_dir) if run_dir.is_dir() else None
-    if latest is None:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    if not run_dir.is_dir() or not any(p.name != ".lock" for p in run_dir.iterdir()):
         return "new"
-    return "done" if latest.name == checkpoint_dir(run_dir, steps).name else "resume"
+    latest = latest_checkpoint(run_dir)
+    return "done" if latest is not None and latest.name == checkpoint_dir(run_dir, steps).name else "resume"
 
 
 def _progress(run_dir: Path) -> tuple[int, float, float]:

@@ -8,6 +8,7 @@ resumed run drops the lines after the step it resumes from, so the file always d
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,16 @@ class RunLog:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / "metrics.jsonl"
         if self.path.exists():
-            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line)["step"] <= resume_step]
+            kept, torn = [], 0
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                step = _step_of(line)
+                if step is None:
+                    torn += bool(line.strip())
+                elif step <= resume_step:
+                    kept.append(line)
+            if torn:  # a process killed mid-write leaves half a line; the step is redone and logged again
+                print(f"note: {self.path}: dropped {torn} line(s) that are not a complete JSON record "
+                      "(a write cut off when the run was stopped)", file=sys.stderr)
             self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         self._file = self.path.open("a", encoding="utf-8")
         self._tb = None
@@ -50,9 +59,19 @@ class RunLog:
             self._tb.close()
 
 
+def _step_of(line: str) -> int | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record["step"] if isinstance(record, dict) and isinstance(record.get("step"), int) else None
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The per-step records of RUN/metrics.jsonl; a line cut off by a killed run is left out."""
     path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [json.loads(line) for line in lines if _step_of(line) is not None]
 
 
 def _flatten(metrics: dict[str, Any], prefix: str = ""):

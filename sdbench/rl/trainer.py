@@ -43,11 +43,18 @@ SCALED = {"grpo": True, "dr-grpo": False, "sd-grpo": True, "sd-dr-grpo": False, 
 
 
 def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) RL training; returns the run folder."""
-    if cfg.method == "sft":
-        from sdbench.rl.sft import sft
+    """Run (or resume) training; returns the run folder, which this process holds (locked) meanwhile."""
+    from sdbench.run_folder import claim_run_folder
 
-        return sft(cfg)
+    with claim_run_folder(cfg.run_dir):
+        if cfg.method == "sft":
+            from sdbench.rl.sft import sft
+
+            return sft(cfg)
+        return _train_rl(cfg)
+
+
+def _train_rl(cfg: TrainConfig) -> Path:
     from tqdm.auto import tqdm
 
     from sdbench.checkpoint import load_trainer_state, save_checkpoint
@@ -219,9 +226,12 @@ def setup_run(cfg: TrainConfig):
     Returns (run_dir, task data, spec, source, train examples, checkpoint to resume from or None, policy)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    from sdbench.run_folder import resume_point
+
     run_dir = cfg.run_dir
     data, spec, source, examples = load_train_examples(cfg)
-    resume_from = _resume_point(cfg, run_dir)
+    resume_from = resume_point(run_dir, json.loads(json.dumps(asdict(cfg), default=str)), cfg.resume,
+                               content_hash=data.manifest["content_hash"])
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     return run_dir, data, spec, source, examples, resume_from, resolve_policy(cfg, resume_from)
@@ -236,6 +246,7 @@ def load_train_examples(cfg: TrainConfig):
     spec = load_task(data.task_name)
     if spec.version != data.task_version:
         raise SdbenchError(f"{cfg.task}: built with task v{data.task_version}, tasks/ has v{spec.version}; rebuild it")
+    data.check(["train"])
     if not data.manifest["splits"].get("train", {}).get("count"):
         raise SdbenchError(f"{cfg.task}: the build has no train examples; rebuild it with --n-train N (or -1 for "
                            "all of a real source)")
@@ -250,19 +261,6 @@ def resolve_policy(cfg: TrainConfig, resume_from: Path | None):
 
     source = str(resume_from) if resume_from is not None else resolve_model(cfg.model).load_from
     return load_policy(source, trust_remote_code=cfg.trust_remote_code)
-
-
-def _resume_point(cfg: TrainConfig, run_dir: Path) -> Path | None:
-    from sdbench.checkpoint import latest_checkpoint
-
-    latest = latest_checkpoint(run_dir) if run_dir.exists() else None
-    if cfg.resume:
-        if latest is None:
-            raise SdbenchError(f"--resume: {run_dir} has no checkpoint; drop --resume to start a new run")
-        return latest
-    if latest is not None or (run_dir / "metrics.jsonl").exists():
-        raise SdbenchError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    return None
 
 
 def _reference_model(policy, cfg: TrainConfig):

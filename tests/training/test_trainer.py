@@ -119,7 +119,7 @@ def test_kl_to_the_initial_policy_is_zero_at_the_start(tiny_task, tiny_model, tm
 def test_bad_training_requests(tiny_task, tiny_model, tmp_path):
     with pytest.raises(SdbenchError, match=r"split .train. has no example with K=\[8\]"):
         train(_cfg(tiny_task, tiny_model, tmp_path / "a", segments=(8,)))
-    with pytest.raises(SdbenchError, match="has no checkpoint"):
+    with pytest.raises(SdbenchError, match="holds no run yet; drop --resume"):
         train(_cfg(tiny_task, tiny_model, tmp_path / "b", resume=True))
     with pytest.raises(SdbenchError, match="does nothing with --method"):
         _cfg(tiny_task, tiny_model, tmp_path / "c", method="grpo", hybrid_lambda=0.2)
