@@ -26,12 +26,17 @@ from sdbench.errors import SdbenchError, unknown_name_error
 from sdbench.provenance import provenance
 from sdbench.source import SourceRequest
 from sdbench.task import TaskSpec, list_tasks, load_hooks, load_task
-from sdbench.task_data import (MANIFEST, SCHEMA_VERSION, PngCache, content_hash, example_digest, k_histogram,
-                               read_manifest, to_row, write_split)
+from sdbench.task_data import (MANIFEST, SCHEMA_VERSION, PngCache, content_hash, data_file_records, example_digest,
+                               k_histogram, to_row, write_split)
 from sdbench.types import Example, Skip
 
 MAX_LISTED_SKIPS = 50
 DEFAULT_SYNTHETIC_SEGMENTS = (1, 2, 4, 8)
+MAX_EXAMPLES_PER_SPLIT = 200_000
+"""A split is held in memory as stored rows until it is written (≈ 5-50 KB an example): larger requests are
+refused up front (--n-train / --n-test), instead of being killed for memory part-way."""
+STAGING_PREFIX = ".build-"
+BUILD_ENTRIES = {MANIFEST, "data", "README.md"}  # what a build folder holds (plus contact_sheet_*.png of `show`)
 
 
 def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
@@ -49,6 +54,11 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
         raise SdbenchError(f"--segments: source {cfg.source!r} of task {spec.name!r} supplies K in "
                            f"[{src.min_segments}, {src.max_segments}]; it cannot supply K={bad}. "
                            f"Pick values in that range.")
+    too_many = [f"--n-{name} {n}" for name, n in (("train", cfg.n_train), ("test", cfg.n_test))
+                if n > MAX_EXAMPLES_PER_SPLIT]
+    if too_many:
+        raise SdbenchError(f"{', '.join(too_many)}: a split holds at most {MAX_EXAMPLES_PER_SPLIT:,} examples (it is "
+                           "kept in memory until written); build larger sets as several folders with other --seed")
     if src.kind == "synthetic" and min(cfg.n_train, cfg.n_test) < 0:
         raise SdbenchError(f"source {cfg.source!r} is synthetic: --n-train/--n-test need a count (-1 = all is "
                            "for real sources)")
@@ -61,27 +71,34 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
 
     code = code_hash(spec)
     out = cfg.out_dir
-    existing = read_manifest(out) if out.exists() else None
-    if existing is not None and existing["config"] == config_record and existing.get("code_hash") == code:
+    existing = _existing_build(out)
+    if (existing is not None and existing.get("schema_version") == SCHEMA_VERSION
+            and existing.get("config") == config_record and existing.get("code_hash") == code):
         if not quiet:
             print(f"{out}: already built (content {existing['content_hash'][:12]}); reusing it")
         return out
-    if out.exists() and any(out.iterdir()) and not cfg.overwrite:
-        if existing is None:
-            what = "other files"
-        elif existing["config"] == config_record:
-            what = "a different build of the same config (task.yaml, hooks or generators changed since)"
+    if existing is not None and not cfg.overwrite:
+        if existing.get("config") == config_record:
+            what = "a build of the same config by other code (sdbench, task.yaml, hooks or generators changed since)"
         else:
-            what = (f"a different build (task {existing['task']['name']} v{existing['task']['version']}, "
-                    f"source {existing['source']['name']}, seed {existing['seed']})")
-        raise SdbenchError(f"--out {out}: holds {what}; choose another --out or pass --overwrite")
+            task, source = existing.get("task") or {}, existing.get("source") or {}
+            what = (f"a different build (task {task.get('name')} v{task.get('version')}, source "
+                    f"{source.get('name')}, seed {existing.get('seed')})")
+        raise SdbenchError(f"--out {out}: holds {what}; pass --overwrite to replace that build, or choose another --out")
 
     hooks = load_hooks(spec)
-    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent if out.parent.exists() else None))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(out.parent, quiet)
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out.parent))
+    except OSError as exc:
+        raise SdbenchError(f"--out {out}: cannot write in {out.parent} ({exc.strerror or exc.__class__.__name__}); "
+                           "choose a folder you can write to") from None
     try:
         manifest = _build_into(staging, spec, cfg, hooks.SOURCES[cfg.source], options, config_record, segments,
                                quiet)
         manifest["code_hash"] = code
+        manifest["files"] = data_file_records(staging)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
@@ -94,6 +111,54 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
     if not quiet:
         print(summary_line(out, manifest))
     return out
+
+
+def _existing_build(out: Path) -> dict[str, Any] | None:
+    """The manifest of the sdbench build in `out` (any schema version), or None when `out` is absent or empty.
+
+    Anything else in `out` is refused, with or without --overwrite: a folder that is not a build, or that
+    holds files no build writes, is never deleted."""
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise SdbenchError(f"--out {out}: is a file, not a folder; choose a folder for the build")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return None
+    manifest = None
+    if MANIFEST in entries:
+        try:
+            manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = None
+    if not (isinstance(manifest, dict) and {"schema_version", "task", "content_hash"} <= set(manifest)):
+        raise SdbenchError(f"--out {out}: holds files that are not an sdbench build ({', '.join(entries[:5])}"
+                           f"{' …' if len(entries) > 5 else ''}); choose another --out (nothing was changed)")
+    foreign = [name for name in entries if name not in BUILD_ENTRIES and not name.startswith("contact_sheet_")]
+    if foreign:
+        raise SdbenchError(f"--out {out}: holds an sdbench build and files no build writes ({', '.join(foreign[:5])}); "
+                           "move them away or choose another --out (nothing was changed)")
+    return manifest
+
+
+def _remove_stale_staging(parent: Path, quiet: bool) -> None:
+    """Remove staging folders of builds that were killed (their process is gone): `.build-<pid>-*`."""
+    for path in parent.glob(f"{STAGING_PREFIX}*-*"):
+        pid = path.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            if not quiet:
+                print(f"note: removed {path}, left by a build that was stopped", file=sys.stderr)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def build_segments(cfg: BuildTaskConfig, spec: TaskSpec) -> tuple[int, ...]:

@@ -49,6 +49,7 @@ def score(cfg: ScoreConfig) -> dict[str, Any]:
         raise SdbenchError(f"{cfg.task}: built with task {spec.name} v{data.task_version}, but tasks/ has "
                            f"v{spec.version}; rebuild the task (scores of different versions never mix)")
     source = data.manifest["source"]["name"]
+    data.check()  # an edited or damaged build is refused before anything is scored against it
     # every split's examples (text only: images are decoded on access, and scoring reads none)
     corpora = {split: list(data.examples(split)) for split in SPLITS
                if data.manifest["splits"].get(split, {}).get("count", 0)}

@@ -25,7 +25,7 @@ from sdbench.errors import SdbenchError
 from sdbench.types import Example, Segment
 
 MANIFEST = "manifest.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the manifest lists every data file with its size and hash (`files`)
 SPLITS = ("train", "test")
 
 
@@ -156,7 +156,27 @@ class TaskData:
         if not path.is_dir():
             raise SdbenchError(f"{path}: missing although the manifest lists {self.manifest['splits'][split]['count']} "
                                "examples; the build folder is incomplete, rebuild it")
-        return load_from_disk(str(path))
+        try:
+            return load_from_disk(str(path))
+        except Exception as exc:  # datasets / pyarrow raise many types for a damaged folder; all mean the same
+            raise SdbenchError(f"{path}: cannot be read ({exc.__class__.__name__}: {str(exc)[:120]}); the build "
+                               f"folder is damaged, rebuild it with `sdbench build-task`") from None
+
+    def check(self, splits: Iterable[str] | None = None) -> None:
+        """Fast tamper and damage check of the stored files of `splits` (all by default) against the sizes and
+        hashes the manifest recorded when the build was written: an edited, truncated or missing file is an
+        SdbenchError naming it. Costs a read of the files (xxh3, ≈ 10 GB/s once in the page cache);
+        `verify()` is the deep check of the content hash over decoded pixels."""
+        wanted = set(self.manifest["splits"] if splits is None else splits)
+        for relative, expected in sorted(self.manifest["files"].items()):
+            if relative.split("/")[1] not in wanted:
+                continue
+            path = self.folder / relative
+            problem = _file_problem(path, expected)
+            if problem:
+                raise SdbenchError(f"{path}: {problem} since the build was written; the task data is not what "
+                                   f"its manifest (content {self.manifest['content_hash'][:12]}) describes. Rebuild "
+                                   "it with the same `sdbench build-task` command and --overwrite")
 
     def examples(self, split: str) -> Iterator[Example]:
         """The examples of a split, in stored order. Their images are a `LazyImages`: decoded when read, one
@@ -228,6 +248,39 @@ class LazyImages(Sequence):
                                    f"does not decode ({exc.__class__.__name__}); the build folder is damaged, "
                                    "rebuild it with `sdbench build-task`") from None
         return images
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """{'bytes', 'xxh3_128'} of one stored file (the manifest's `files` entries)."""
+    return {"bytes": path.stat().st_size, "xxh3_128": _xxh3(path)}
+
+
+def data_file_records(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every file under FOLDER/data, by its path relative to FOLDER."""
+    return {p.relative_to(folder).as_posix(): file_record(p)
+            for p in sorted((folder / "data").rglob("*")) if p.is_file()}
+
+
+def _xxh3(path: Path) -> str:
+    import mmap
+
+    import xxhash
+
+    with open(path, "rb") as f:
+        if path.stat().st_size == 0:
+            return xxhash.xxh3_128_hexdigest(b"")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return xxhash.xxh3_128_hexdigest(mapped)
+
+
+def _file_problem(path: Path, expected: dict[str, Any]) -> str | None:
+    if not path.is_file():
+        return "missing"
+    if path.stat().st_size != expected["bytes"]:
+        return f"{path.stat().st_size} bytes instead of {expected['bytes']} (truncated or rewritten)"
+    if _xxh3(path) != expected["xxh3_128"]:
+        return "changed (its hash differs)"
+    return None
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:

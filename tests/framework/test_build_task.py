@@ -1,6 +1,10 @@
 """build-task on the toy fixture task: determinism, manifest, reuse, and every framework-level bad input."""
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,7 +115,7 @@ def test_edited_task_definition_is_rebuilt_not_reused(tmp_path, monkeypatch):
     folder = _build(tmp_path / "a")
     yaml_path = tasks / "toy" / "task.yaml"
     yaml_path.write_text(yaml_path.read_text().replace("Name the colour", "Say the colour"))
-    with pytest.raises(SdbenchError, match="holds a different build"):
+    with pytest.raises(SdbenchError, match="holds a build of the same config by other code.*--overwrite"):
         _build(tmp_path / "a")
     _build(tmp_path / "a", overwrite=True)
     assert next(load_task_data(folder).examples("test")).prompt.startswith("Say the colour")
@@ -125,11 +129,46 @@ def test_symlinked_image_folder_is_read_but_escaping_names_are_not(tmp_path, toy
     assert load_task_data(folder).manifest["splits"]["test"]["count"] == 3
 
 
-def test_out_folder_with_foreign_files_is_refused(tmp_path):
-    (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "notes.txt").write_text("mine")
-    with pytest.raises(SdbenchError, match="holds other files"):
-        _build(tmp_path / "x")
+def test_overwrite_replaces_only_an_sdbench_build(tmp_path, capsys):
+    """--overwrite never deletes a folder that is not a build, nor a build folder holding the user's files; no
+    refusal suggests --overwrite for them."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(SdbenchError, match="holds files that are not an sdbench build .*nothing was changed") as e:
+            _build(mine, overwrite=overwrite)
+        assert "--overwrite" not in str(e.value)
+    assert (mine / "notes.txt").read_text() == "mine"
+    (mine / "manifest.json").write_text('{"not": "a build"}')  # a manifest of some other tool
+    with pytest.raises(SdbenchError, match="not an sdbench build"):
+        _build(mine, overwrite=True)
+    build = _build(tmp_path / "b")
+    (build / "my_results.csv").write_text("keep me")
+    with pytest.raises(SdbenchError, match=r"files no build writes \(my_results.csv\)"):
+        _build(build, seed=5, overwrite=True)
+    assert (build / "my_results.csv").is_file() and load_task_data(build).manifest["seed"] == 0
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    assert main(["build-task", "toy", "--out", str(a_file)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_killed_builds_staging_folder_is_removed_and_sizes_are_refused_up_front(tmp_path, capsys):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".build-{dead.stdout.strip()}-abc123"
+    (stale / "data").mkdir(parents=True)
+    live = tmp_path / f".build-{os.getpid()}-inprogress"  # a build still running (this process) is left alone
+    live.mkdir()
+    assert main(["build-task", "toy", "--n-train", "2", "--n-test", "1", "--out", str(tmp_path / "o")]) == 0
+    assert not stale.exists() and live.is_dir()
+    assert f"removed {stale}, left by a build that was stopped" in capsys.readouterr().err
+    start = time.perf_counter()
+    assert main(["build-task", "toy", "--n-test", "99999999999999999999", "--out", str(tmp_path / "big")]) == 2
+    err = capsys.readouterr().err
+    assert "--n-test 99999999999999999999: a split holds at most 200,000 examples" in err
+    assert time.perf_counter() - start < 10 and not (tmp_path / "big").exists()
+    assert [p.name for p in tmp_path.glob(".build-*")] == [live.name]  # the refused build left nothing
 
 
 @pytest.mark.parametrize("kw, message", [

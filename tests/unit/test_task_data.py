@@ -49,3 +49,64 @@ def test_a_stored_image_that_does_not_decode_is_one_line_naming_the_build(tmp_pa
     images = LazyImages(column, 0, 1, tmp_path / "build", "test")
     with pytest.raises(SdbenchError, match=r"build/data/test: the image of example row 0 does not decode .*rebuild"):
         list(images)
+
+
+# ---- the stored files are checked where the data is used -------------------------------------------------
+def _copy_build(data, tmp_path):
+    import shutil
+
+    shutil.copytree(data.folder, tmp_path / "b")
+    return tmp_path / "b"
+
+
+def _score(folder, tmp_path, capsys, data):
+    import json as _json
+
+    from sdbench.cli import main
+
+    preds = tmp_path / "p.jsonl"
+    ex = next(data.examples("test"))  # read from the intact original
+    preds.write_text(_json.dumps({"id": ex.id, "response": ex.holistic_reference}) + "\n")
+    rc = main(["score", "--task", str(folder), "--predictions", str(preds), "--out", str(tmp_path / "s")])
+    return rc, capsys.readouterr().err
+
+
+def test_an_edited_reference_is_refused_by_score(data, tmp_path, capsys):
+    folder = _copy_build(data, tmp_path)
+    arrow = next((folder / "data" / "test").glob("*.arrow"))
+    ex = next(load_task_data(folder).examples("test"))
+    old = ex.segments[0].reference.encode()
+    raw = arrow.read_bytes()
+    assert old in raw
+    arrow.write_bytes(raw.replace(old, b"X" * len(old), 1))  # same length: the Arrow file stays readable
+    rc, err = _score(folder, tmp_path, capsys, data)
+    assert rc == 2 and "changed (its hash differs) since the build was written" in err
+    assert "Rebuild it with the same `sdbench build-task` command and --overwrite" in err
+    assert not (tmp_path / "s" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("state.json", "missing since the build was written"),
+    ("dataset_info.json", "missing since the build was written"),
+    ("arrow", "bytes instead of"),
+])
+def test_a_missing_or_truncated_data_file_is_one_line(data, tmp_path, capsys, damage, message):
+    folder = _copy_build(data, tmp_path)
+    split = folder / "data" / "test"
+    if damage == "arrow":
+        arrow = next(split.glob("*.arrow"))
+        arrow.write_bytes(arrow.read_bytes()[:100])
+    else:
+        (split / damage).unlink()
+    rc, err = _score(folder, tmp_path, capsys, data)
+    assert rc == 2 and message in err and "Traceback" not in err
+
+
+def test_the_check_reads_only_the_splits_asked_for(data, tmp_path):
+    folder = _copy_build(data, tmp_path)
+    manifest = load_task_data(folder).manifest
+    assert sorted(manifest["files"]) == sorted(f"data/test/{p.name}" for p in (folder / "data" / "test").iterdir())
+    load_task_data(folder).check(["train"])  # the build has no train data: nothing to read
+    (folder / "data" / "test" / "state.json").unlink()
+    with pytest.raises(SdbenchError, match="state.json: missing"):
+        load_task_data(folder).check(["test"])
