@@ -236,6 +236,7 @@ def check_for_board(results: dict[str, Any], where: str) -> None:
                            "(it names the board's files)")
     if not _is_int(task["version"]) or task["version"] < 1:
         raise SdbenchError(f"{where}: task.version must be a positive integer, got {task['version']!r}")
+    _check_task_exists(task["name"], task["version"], where)
     for name in ("source", "split"):
         if not isinstance(task[name], str):
             raise SdbenchError(f"{where}: task.{name} must be a string")
@@ -252,12 +253,54 @@ def check_for_board(results: dict[str, Any], where: str) -> None:
             raise SdbenchError(f"{where}: by_k.{k} must be {{num_examples, metrics: {{...}}}}")
         for metric, stat in entry["metrics"].items():
             _check_stat(stat, f"{where}: by_k.{k}.metrics.{metric}")
+    _check_ranges(results, where)
 
 
 def _check_stat(stat: Any, where: str) -> None:
     value = stat.get("mean") if isinstance(stat, dict) else stat
     if value is not None and not _is_number(value):
         raise SdbenchError(f"{where}: mean must be a number or null, got {value!r}")
+
+
+def _check_task_exists(name: str, version: int, where: str) -> None:
+    """A board exists only for a task of tasks/ (or SDBENCH_TASKS_PATH) at a version it has had (1 … now)."""
+    from sdbench.task import list_tasks, load_task
+
+    tasks = list_tasks()
+    if name not in tasks:
+        raise SdbenchError(f"{where}: task {name!r} is not a task of this sdbench ({', '.join(sorted(tasks))})"
+                           f"{did_you_mean(name, tasks)}")
+    current = load_task(name).version
+    if version > current:
+        raise SdbenchError(f"{where}: {name} v{version} does not exist (tasks/{name} is at v{current}); the file was "
+                           "not written by this sdbench's `eval`")
+
+
+def _check_ranges(results: dict[str, Any], where: str) -> None:
+    """Every reported value of a known metric lies in its range (`Metric.value_range`); an unknown metric name
+    is refused: a board compares sdbench's metrics, whose meaning and scale are fixed."""
+    from sdbench.rewards.registry import METRICS, reward_range
+
+    ranges = {name: metric.value_range for name, metric in METRICS.items()}
+    reward, holistic = results.get("reward"), results.get("holistic_reward") or "mean"
+    rewards = ("segment_reward", "holistic_reward")
+    if reward in METRICS and (holistic == "mean" or holistic in METRICS):
+        ranges.update(reward_range(reward, holistic))
+    tables = [("metrics", results["metrics"])]
+    tables += [(f"by_k.{k}.metrics", entry["metrics"]) for k, entry in results["by_k"].items()]
+    tables += [(f"by_position.{p}", table) for p, table in results["by_position"].items() if isinstance(table, dict)]
+    for scope, table in tables:
+        for metric, stat in table.items():
+            if metric not in ranges:
+                if metric in rewards:
+                    continue  # a file without its reward's name: the range is unknown
+                raise SdbenchError(f"{where}: {scope}.{metric} is not a metric of sdbench{did_you_mean(metric, ranges)}")
+            low, high = ranges[metric]
+            for part in ("mean", "ci_low", "ci_high") if isinstance(stat, dict) else ():
+                value = stat.get(part)
+                if _is_number(value) and not _isnan(value) and not low - 1e-9 <= value <= high + 1e-9:
+                    raise SdbenchError(f"{where}: {scope}.{metric}.{part} = {value} is outside {metric}'s range "
+                                       f"[{low:g}, {high:g}]")
 
 
 def _task_of(path: Path) -> tuple[str | None, int | None]:
@@ -271,7 +314,9 @@ def _task_of(path: Path) -> tuple[str | None, int | None]:
 
 
 def drop_duplicate_seeds(runs: list[Run], strict: bool = False) -> tuple[list[Run], list[Note]]:
-    """Keep one run per (task, version, row, seed): the newest (provenance.timestamp, then path); note the rest."""
+    """One run per (task, version, row, seed): the first on the board (provenance.timestamp, then path). A later
+    file that claims the same seed is refused with a note (strict: an error), unless it is a byte-identical
+    copy, which is counted once."""
     by_seed: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
         by_seed[(run.task, run.version, *run.row, run.seed)].append(run)
@@ -279,11 +324,16 @@ def drop_duplicate_seeds(runs: list[Run], strict: bool = False) -> tuple[list[Ru
     notes: list[Note] = []
     for (task, version, source, split, method, model, seed), group in by_seed.items():
         group = sorted(group, key=lambda r: (str(r.results["provenance"].get("timestamp") or ""), str(r.path)))
-        kept.append(group[-1])
-        if len(group) > 1:
-            dropped = ", ".join(str(r.path) for r in group[:-1])
-            message = (f"duplicate seed {seed} of {method} / {model} ({source}, {split}): kept {group[-1].path}, "
-                       f"left out {dropped}")
+        first = group[0]
+        kept.append(first)
+        original = first.path.read_bytes()
+        for other in group[1:]:
+            if other.path.read_bytes() == original:
+                notes.append(Note(task, version, f"{other.path} is a copy of {first.path}; counted once"))
+                continue
+            message = (f"refused {other.path}: it claims seed {seed} of {method} / {model} ({source}, {split}), "
+                       f"which {first.path} already holds with other numbers; give the run another seed or "
+                       "remove one file")
             if strict:
                 raise SdbenchError(f"{task} v{version}: {message} (--strict)")
             notes.append(Note(task, version, message))

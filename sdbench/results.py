@@ -69,8 +69,12 @@ def read_results(path: Path) -> dict[str, Any]:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SdbenchError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise SdbenchError(f"{path}: not UTF-8 (byte {exc.start + 1}); a results file is UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
         raise SdbenchError(f"{path}: malformed JSON (line {exc.lineno})") from None
+    except OSError as exc:
+        raise SdbenchError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
     return validate_results(raw, str(path))
 
 

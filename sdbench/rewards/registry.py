@@ -84,6 +84,9 @@ class Metric:
     needs_java: bool = False
     applies: Callable[[Any, ScoringContext], bool] = _always
     """Whether the metric applies to an item (fact metrics need reference facts and a fact parser)."""
+    value_range: tuple[float, float] = (0.0, 1.0)
+    """The values the metric can take (CIDEr-D: [0, 10]; cosine similarity: [-1, 1]); the leaderboard refuses
+    a result outside it."""
 
     def available(self) -> tuple[bool, str]:
         """(usable here, why not)."""
@@ -229,6 +232,7 @@ def _caption_metric(name: str, level: Level) -> Callable[[list[Any], ScoringCont
 
 
 CAPTION_METRICS = ("cider_d", "bleu_4", "rouge_l", "meteor", "embedding_similarity")
+CAPTION_RANGES = {"cider_d": (0.0, 10.0), "embedding_similarity": (-1.0, 1.0)}  # CIDEr-D: pycocoevalcap's x10
 
 
 def _build() -> dict[str, Metric]:
@@ -248,10 +252,13 @@ def _build() -> dict[str, Metric]:
     ]
     for name in CAPTION_METRICS:
         java = name == "meteor"
+        span = CAPTION_RANGES.get(name, (0.0, 1.0))
         metrics.append(Metric(name, "segment", _caption_metric(name, "segment"),
-                              f"{name} of the segment against its reference (pycocoevalcap-equal)", java))
+                              f"{name} of the segment against its reference (pycocoevalcap-equal)", java,
+                              value_range=span))
         metrics.append(Metric(f"whole_{name}", "whole", _caption_metric(name, "whole"),
-                              f"{name} of the whole response against the holistic reference", java))
+                              f"{name} of the whole response against the holistic reference", java,
+                              value_range=span))
     return {m.name: m for m in metrics}
 
 
@@ -262,6 +269,14 @@ def get_metric(name: str) -> Metric:
     if name not in METRICS:
         raise unknown_name_error("metric", name, METRICS)
     return METRICS[name]
+
+
+def reward_range(reward: str, holistic: str) -> dict[str, tuple[float, float]]:
+    """The ranges of the rewards a results file reports: `segment_reward` (the reward metric's) and
+    `holistic_reward` (the holistic metric's, or the reward's when it is the mean of the segments)."""
+    segment = get_metric(reward).value_range
+    return {"segment_reward": segment,
+            "holistic_reward": segment if holistic == "mean" else get_metric(holistic).value_range}
 
 
 def holistic_value(mode: str, segment_rewards: Sequence[float], whole_metrics: dict[str, float | None]) -> float:

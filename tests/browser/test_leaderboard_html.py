@@ -19,7 +19,7 @@ from sdbench.leaderboard import LeaderboardConfig, leaderboard
 from sdbench.leaderboard_html import CSP, esc
 from tests.fixtures.leaderboard_fixture import EVIL_MODEL, PAYLOADS, write_leaderboard_fixture
 
-TITLE = "sdbench leaderboard: multichart v1"
+TITLE = "sdbench leaderboard: multipanel v1"
 DUMP = ("--dump-dom", "--virtual-time-budget=2000")  # let load handlers and timers run before the dump
 
 
@@ -27,9 +27,9 @@ DUMP = ("--dump-dom", "--virtual-time-budget=2000")  # let load handlers and tim
 def page(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("browser")
     results = write_leaderboard_fixture(root / "results")
-    leaderboard(LeaderboardConfig(results=results, task="multichart", out=root / "boards", format="html",
+    leaderboard(LeaderboardConfig(results=results, task="multipanel", out=root / "boards", format="html",
                                   examples_per_run=len(PAYLOADS)))
-    return root / "boards" / "multichart-v1.html"
+    return root / "boards" / "multipanel-v1.html"
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ def by_hand(fixture_dir: Path) -> dict[tuple, list[float]]:
 # ---- round trip -----------------------------------------------------------------------------------------
 def test_results_round_trip_into_the_boards(published, fixture_dir):
     boards, _ = published
-    assert [(b.task, b.version) for b in boards] == [("multichart", 1), ("multipanel", 1), ("multipanel", 2)]
+    assert [(b.task, b.version) for b in boards] == [("multichart", 1), ("multichart", 2), ("multipanel", 1)]
     expected = by_hand(fixture_dir)
     seen = 0
     for board in boards:
@@ -82,60 +82,61 @@ def test_rows_are_ranked_by_the_primary_metric(published):
     for board in published[0]:
         rows = ranked_rows(board)
         assert [r["method"] for r in rows] == ["sd-grpo", "hybrid", "grpo"]
-        assert {r["metric"] for r in rows} == {"chart_answer" if board.task == "multichart" else "cider_d"}
+        assert {r["metric"] for r in rows} == {"cider_d" if board.task == "multipanel" else "chart_answer"}
         assert all(sorted(r["by_k"]) == list(KS) and r["seeds"] == list(SEEDS) for r in rows)
 
 
 def test_task_versions_are_never_mixed(published):
     boards, out = published
-    by_version = {b.version: b for b in boards if b.task == "multipanel"}
+    by_version = {b.version: b for b in boards if b.task == "multichart"}
     for version, board in by_version.items():
         assert set(board.cells["version"]) == {version}
         assert {r.version for r in board.runs} == {version}
-        assert all(f"multipanel-v{version}-" in run_id for ids in board.cells["run_ids"] for run_id in ids.split())
+        assert all(f"multichart-v{version}-" in run_id for ids in board.cells["run_ids"] for run_id in ids.split())
         other = 3 - version
         assert any(f"also has results at version(s) {other}" in n and "never ranked together" in n for n in board.notes)
-        csv_text = (out / f"multipanel-v{version}.csv").read_text()
-        assert f"multipanel-v{other}-" not in csv_text and f"\nmultipanel,{other}," not in csv_text
+        csv_text = (out / f"multichart-v{version}.csv").read_text()
+        assert f"multichart-v{other}-" not in csv_text and f"\nmultichart,{other}," not in csv_text
     # v2 values are v1 + 0.1 in the fixture: had any v2 seed leaked into v1, this would not hold exactly
     v1, v2 = (by_version[v].cells.set_index(["method", "metric", "k"])["mean"] for v in (1, 2))
     assert ((v2 - v1) - 0.1).abs().max() < 1e-9
-    assert not any("also has results" in n for n in boards[0].notes)  # multichart has one version
+    single = next(b for b in boards if b.task == "multipanel")
+    assert not any("also has results" in n for n in single.notes)  # multipanel has one version
 
 
 def test_csv_contents(published, fixture_dir):
     _, out = published
-    rows = list(csv.DictReader(io.StringIO((out / "multipanel-v1.csv").read_text())))
+    rows = list(csv.DictReader(io.StringIO((out / "multichart-v1.csv").read_text())))
     assert list(rows[0]) == ["task", "version", "source", "split", "method", "model", "metric", "headline", "k",
                              "mean", "ci_low", "ci_high", "n_seeds", "seeds", "run_ids"]
     assert len(rows) == len(METHODS) * 2 * (1 + len(KS))
     assert [r["k"] for r in rows[:5]] == ["all", "1", "2", "4", "8"]
     expected = by_hand(fixture_dir)
     for r in rows:
-        values = expected[("multipanel", 1, r["method"], r["metric"], r["k"])]
+        values = expected[("multichart", 1, r["method"], r["metric"], r["k"])]
         assert float(r["mean"]) == pytest.approx(sum(values) / 3, rel=1e-5)
-        assert r["headline"] == str(r["metric"] == "cider_d")
+        assert r["headline"] == str(r["metric"] == "chart_answer")
         assert r["n_seeds"] == "3" and r["seeds"] == "0 1 2"
     assert {r["model"] for r in rows if r["method"] == "hybrid"} == {EVIL_MODEL}  # CSV keeps the raw text
 
 
 def test_markdown_contents(published):
     _, out = published
-    md = (out / "multipanel-v1.md").read_text()
-    assert md.startswith("# multipanel v1\n")
-    assert "## synthetic, test split: cider_d (primary metric)" in md
-    assert "| method | model | seeds | cider_d | K=1 | K=2 | K=4 | K=8 |" in md
+    md = (out / "multichart-v1.md").read_text()
+    assert md.startswith("# multichart v1\n")
+    assert "## synthetic, test split: chart_answer (primary metric)" in md
+    assert "| method | model | seeds | chart_answer | K=1 | K=2 | K=4 | K=8 |" in md
     lines = [line for line in md.splitlines() if line.startswith("| sd-grpo |")]
     assert lines[0] == ("| sd-grpo | default | 3 | 0.520 ± 0.032 | 0.513 ± 0.032 | 0.493 ± 0.032 | 0.473 ± 0.032 "
                         "| 0.453 ± 0.032 |")
     assert md.index("| sd-grpo |") < md.index("| hybrid |") < md.index("| grpo |")
-    assert "![reward vs K](plots/multipanel-v1-reward_vs_k.png)" in md
+    assert "![reward vs K](plots/multichart-v1-reward_vs_k.png)" in md
     assert "<script" not in md.lower() and "&lt;script&gt;" in md  # names are escaped: GitHub renders inline HTML
 
 
 def test_published_files_and_plots(published):
     _, out = published
-    for board in ("multichart-v1", "multipanel-v1", "multipanel-v2"):
+    for board in ("multipanel-v1", "multichart-v1", "multichart-v2"):
         for suffix in (".md", ".csv", ".html"):
             assert (out / f"{board}{suffix}").stat().st_size > 0
         for plot in ("reward_vs_k", "learning_curves", "diagnostics"):
@@ -146,20 +147,20 @@ def test_published_files_and_plots(published):
 def test_plots_only_when_there_is_data(fixture_dir, tmp_path):
     results = tmp_path / "results"
     for seed in SEEDS:
-        run = make_results("multipanel", 1, "cider_d", "grpo", seed, outputs="none.jsonl")
+        run = make_results("multichart", 1, "chart_answer", "grpo", seed, outputs="none.jsonl")
         run["train"] = None
         run["diagnostics"] = None
         (results).mkdir(exist_ok=True)
         (results / f"r{seed}.json").write_text(json.dumps(run))
     leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", format="csv"))
-    assert sorted(p.name for p in (tmp_path / "out" / "plots").iterdir()) == ["multipanel-v1-reward_vs_k.png"]
-    html = (tmp_path / "out" / "multipanel-v1.html").read_text()
-    assert "outputs of run multipanel-v1-grpo-seed0 not found" in html  # the missing outputs are noted
+    assert sorted(p.name for p in (tmp_path / "out" / "plots").iterdir()) == ["multichart-v1-reward_vs_k.png"]
+    html = (tmp_path / "out" / "multichart-v1.html").read_text()
+    assert "outputs of run multichart-v1-grpo-seed0 not found" in html  # the missing outputs are noted
 
 
 def test_writing_twice_gives_the_same_bytes(fixture_dir, tmp_path):
     for out in ("a", "b"):
-        leaderboard(LeaderboardConfig(results=fixture_dir, task="multichart", out=tmp_path / out, format="csv"))
+        leaderboard(LeaderboardConfig(results=fixture_dir, task="multipanel", out=tmp_path / out, format="csv"))
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert len(files) == 6
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
@@ -167,7 +168,7 @@ def test_writing_twice_gives_the_same_bytes(fixture_dir, tmp_path):
 
 # ---- bad input ------------------------------------------------------------------------------------------
 def write_old_schema(results: Path) -> Path:
-    old = make_results("multipanel", 1, "cider_d", "grpo", 7, outputs="x.jsonl", schema_version=0)
+    old = make_results("multichart", 1, "chart_answer", "grpo", 7, outputs="x.jsonl", schema_version=0)
     path = results / "old-run.json"
     path.write_text(json.dumps(old))
     return path
@@ -186,17 +187,18 @@ def test_other_schema_version_is_skipped_with_a_note(fixture_dir, tmp_path, caps
     results = copy_fixture(fixture_dir, tmp_path)
     path = write_old_schema(results)
     (results / "broken.json").write_text("{not json")
-    bad_name = make_results("multipanel", 1, "cider_d", "grpo", 8, outputs="x.jsonl")
+    bad_name = make_results("multichart", 1, "chart_answer", "grpo", 8, outputs="x.jsonl")
     bad_name["task"]["name"] = "../../escape"
     (results / "bad-name.json").write_text(json.dumps(bad_name))
     boards = leaderboard(LeaderboardConfig(results=results, write=False))
     printed = capsys.readouterr().out
-    leaderboard(LeaderboardConfig(results=results, task="multipanel", out=tmp_path / "out", format="csv"))
+    leaderboard(LeaderboardConfig(results=results, task="multichart", out=tmp_path / "out", format="csv"))
     old_note = f"skipped {path}: schema_version 0, this sdbench reads 1"
-    mp1 = next(b for b in boards if b.name == "multipanel-v1")
+    mp1 = next(b for b in boards if b.name == "multichart-v1")
     assert any(n.startswith(old_note) for n in mp1.notes)             # tied to the task the file names
-    mp2 = next(b for b in boards if b.name == "multipanel-v2")
-    assert not any("old-run" in n for n in boards[0].all_notes + mp2.all_notes)  # not multichart, nor v2
+    mp2 = next(b for b in boards if b.name == "multichart-v2")
+    single = next(b for b in boards if b.name == "multipanel-v1")
+    assert not any("old-run" in n for n in single.all_notes + mp2.all_notes)  # not multipanel, nor v2
     assert {r.seed for r in mp1.runs} == set(SEEDS)                    # and left out of the numbers
     general = boards[0].general_notes
     assert any(f"skipped {results / 'broken.json'}: malformed JSON" in n for n in general)
@@ -204,24 +206,28 @@ def test_other_schema_version_is_skipped_with_a_note(fixture_dir, tmp_path, caps
     assert old_note in printed and "broken.json: malformed JSON" in printed
     assert printed.count("broken.json") == 1                           # general notes are printed once
     for suffix in (".md", ".html"):
-        text = (tmp_path / "out" / f"multipanel-v1{suffix}").read_text()
+        text = (tmp_path / "out" / f"multichart-v1{suffix}").read_text()
         assert "old-run.json" in text and "schema_version 0" in text and "broken.json" in text
     assert not any("escape" in p.name for p in tmp_path.rglob("*"))
 
 
-def test_duplicate_seed_is_noted_or_an_error(fixture_dir, tmp_path):
+def test_a_second_file_claiming_a_seed_is_refused_unless_identical(fixture_dir, tmp_path):
     results = copy_fixture(fixture_dir, tmp_path)
-    dup = json.loads((results / "multichart-v1-grpo-seed1.json").read_text())
+    original = results / "multipanel-v1-grpo-seed1.json"
+    shutil.copy(original, results / "copy.json")  # byte-identical: counted once
+    dup = json.loads(original.read_text())
     dup["run_id"] = "rerun"
-    dup["metrics"]["chart_answer"]["mean"] = 0.99
-    dup["provenance"]["timestamp"] = "2024-01-01T00:00:00Z"  # older: the original is kept
+    dup["metrics"]["cider_d"]["mean"] = 0.99
+    dup["provenance"]["timestamp"] = "2099-01-01T00:00:00Z"  # later than the original, which is on the board
     (results / "rerun.json").write_text(json.dumps(dup))
-    boards = leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", task="multichart", format="csv"))
-    cell = boards[0].cells.query("method == 'grpo' and metric == 'chart_answer' and k == 'all'").iloc[0]
+    boards = leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", task="multipanel", format="csv"))
+    cell = boards[0].cells.query("method == 'grpo' and metric == 'cider_d' and k == 'all'").iloc[0]
     assert cell["n_seeds"] == 3 and "rerun" not in cell["run_ids"] and cell["mean"] < 0.9
-    assert any(n.startswith("duplicate seed 1 of grpo / default (synthetic, test)") and "rerun.json" in n
-               for n in boards[0].notes)
-    with pytest.raises(SdbenchError, match="duplicate seed 1 of grpo"):
+    assert cell["run_ids"].split().count("multipanel-v1-grpo-seed1") == 1
+    assert any(n.startswith(f"refused {results / 'rerun.json'}: it claims seed 1 of grpo / default (synthetic, "
+                            "test)") for n in boards[0].notes)
+    assert any(" is a copy of " in n and "copy.json" in n and n.endswith("counted once") for n in boards[0].notes)
+    with pytest.raises(SdbenchError, match="refused .*rerun.json: it claims seed 1 of grpo"):
         leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", strict=True))
 
 
@@ -229,14 +235,14 @@ def test_fewer_seeds_one_seed_and_missing_values(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     for seed in (0, 1):
-        run = make_results("multipanel", 1, "cider_d", "grpo", seed, outputs="x.jsonl")
+        run = make_results("multichart", 1, "chart_answer", "grpo", seed, outputs="x.jsonl")
         if seed == 1:
-            run["by_k"]["8"]["metrics"]["cider_d"]["mean"] = None   # n/a for this seed at K=8
+            run["by_k"]["8"]["metrics"]["chart_answer"]["mean"] = None   # n/a for this seed at K=8
         (results / f"g{seed}.json").write_text(json.dumps(run))
-    one = make_results("multipanel", 1, "cider_d", "sd-grpo", 0, outputs="x.jsonl")
+    one = make_results("multichart", 1, "chart_answer", "sd-grpo", 0, outputs="x.jsonl")
     one["decoding"]["temperature"] = 0.7
     (results / "s0.json").write_text(json.dumps(one))
-    two = make_results("multipanel", 1, "cider_d", "sd-grpo", 1, outputs="x.jsonl")
+    two = make_results("multichart", 1, "chart_answer", "sd-grpo", 1, outputs="x.jsonl")
     two["train"]["config"]["learning_rate"] = 1e-4
     (results / "s1.json").write_text(json.dumps(two))
     (board,) = leaderboard(LeaderboardConfig(results=results, write=False, format="markdown"))
@@ -252,7 +258,7 @@ def test_fewer_seeds_one_seed_and_missing_values(tmp_path):
 def test_one_seed_has_no_interval(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    (results / "a.json").write_text(json.dumps(make_results("multichart", 1, "chart_answer", "hybrid", 0, "x")))
+    (results / "a.json").write_text(json.dumps(make_results("multipanel", 1, "cider_d", "hybrid", 0, "x")))
     (board,) = leaderboard(LeaderboardConfig(results=results, write=False))
     from sdbench.leaderboard import ranked_rows, render_table
 
@@ -263,7 +269,7 @@ def test_one_seed_has_no_interval(tmp_path):
 def test_unknown_task_metric_and_empty_folders(fixture_dir, tmp_path):
     with pytest.raises(SdbenchError, match="unknown task 'multipanle' in the results.*did you mean 'multipanel'"):
         leaderboard(LeaderboardConfig(results=fixture_dir, task="multipanle", write=False))
-    with pytest.raises(SdbenchError, match="--metric 'cider' .*did you mean 'cider_d'.*they have: cider_d, format_ok"):
+    with pytest.raises(SdbenchError, match="--metric 'cider' .*did you mean 'cider_d'.*they have: cider_d, rouge_l"):
         leaderboard(LeaderboardConfig(results=fixture_dir, task="multipanel", metric="cider", write=False))
     with pytest.raises(SdbenchError, match="not a folder"):
         leaderboard(LeaderboardConfig(results=tmp_path / "nowhere"))
@@ -278,23 +284,23 @@ def test_unknown_task_metric_and_empty_folders(fixture_dir, tmp_path):
 
 
 def test_metric_flag_ranks_by_another_metric(fixture_dir):
-    boards = leaderboard(LeaderboardConfig(results=fixture_dir, task="multichart", metric="format_ok", write=False))
+    boards = leaderboard(LeaderboardConfig(results=fixture_dir, task="multipanel", metric="rouge_l", write=False))
     from sdbench.leaderboard import ranked_rows, section_title
 
-    assert {r["metric"] for r in ranked_rows(boards[0])} == {"format_ok"}
-    assert section_title(boards[0], "synthetic", "test") == "synthetic, test split: format_ok"
+    assert {r["metric"] for r in ranked_rows(boards[0])} == {"rouge_l"}
+    assert section_title(boards[0], "synthetic", "test") == "synthetic, test split: rouge_l"
 
 
 # ---- printed formats ------------------------------------------------------------------------------------
 def test_printed_formats(fixture_dir, capsys):
-    leaderboard(LeaderboardConfig(results=fixture_dir, task="multichart", write=False))
+    leaderboard(LeaderboardConfig(results=fixture_dir, task="multipanel", write=False))
     table = capsys.readouterr().out
-    assert table.splitlines()[0].startswith("== multichart v1: 9 runs; mean ± half-width of the 95 % t-interval")
+    assert table.splitlines()[0].startswith("== multipanel v1: 9 runs; mean ± half-width of the 95 % t-interval")
     assert "K=8" in table and "sd-grpo  default" in table
     leaderboard(LeaderboardConfig(results=fixture_dir, write=False, format="csv"))
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == len(TASKS) * len(METHODS) * 2 * (1 + len(KS))
-    assert {(r["task"], r["version"]) for r in rows} == {("multichart", "1"), ("multipanel", "1"), ("multipanel", "2")}
+    assert {(r["task"], r["version"]) for r in rows} == {("multipanel", "1"), ("multichart", "1"), ("multichart", "2")}
     leaderboard(LeaderboardConfig(results=fixture_dir, write=False, format="markdown"))
     assert capsys.readouterr().out.count("\n# ") == 2  # three boards, the first at the very top
 
@@ -302,7 +308,7 @@ def test_printed_formats(fixture_dir, capsys):
 def test_terminal_table_shows_control_characters_escaped(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    run = make_results("multichart", 1, "chart_answer", "grpo", 0, "x")
+    run = make_results("multipanel", 1, "cider_d", "grpo", 0, "x")
     run["model"]["name"] = "evil\x1b[2J\nmodel"
     (results / "a.json").write_text(json.dumps(run))
     (board,) = leaderboard(LeaderboardConfig(results=results, write=False))
@@ -314,9 +320,9 @@ def test_terminal_table_shows_control_characters_escaped(tmp_path):
 def test_config_parses_from_the_command_line():
     from sdbench.cli import parse_config
 
-    cfg = parse_config("leaderboard", LeaderboardConfig, ["--task", "multipanel", "--format", "markdown",
+    cfg = parse_config("leaderboard", LeaderboardConfig, ["--task", "multichart", "--format", "markdown",
                                                           "--strict", "--no-write", "--out", "x"])
-    assert (cfg.task, cfg.format, cfg.strict, cfg.write, cfg.out) == ("multipanel", "markdown", True, False, Path("x"))
+    assert (cfg.task, cfg.format, cfg.strict, cfg.write, cfg.out) == ("multichart", "markdown", True, False, Path("x"))
     with pytest.raises(SdbenchError, match="drop --no-write"):
         LeaderboardConfig(format="html", write=False)
 
@@ -341,7 +347,7 @@ ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h
 
 def test_html_has_no_unescaped_model_text(published):
     _, out = published
-    page = (out / "multipanel-v1.html").read_text()
+    page = (out / "multichart-v1.html").read_text()
     parser = _Collect()
     parser.feed(page)
     tags = {tag for tag, _ in parser.tags}
@@ -375,3 +381,36 @@ def test_other_json_under_the_results_folder_is_not_a_results_file(tmp_path):
     (tmp_path / "broken.json").write_text('{"schema_version": 1, ')
     assert [p.name for p in sorted(tmp_path.iterdir()) if _is_results_candidate(p)] == \
         ["broken.json", "results.json", "run7.json"]
+
+
+def test_impossible_results_are_refused_and_an_unreadable_file_is_skipped(fixture_dir, tmp_path):
+    """Boards exist only for tasks and versions of tasks/; values must lie in their metric's range; a file that
+    is not UTF-8 is one skip note, not an aborted board."""
+    results = copy_fixture(fixture_dir, tmp_path)
+    cases = {}
+    ghost = make_results("nosuchtask", 1, "cider_d", "grpo", 0, outputs="x.jsonl")
+    cases["ghost.json"] = (ghost, "task 'nosuchtask' is not a task of this sdbench")
+    future = make_results("multipanel", 99, "cider_d", "grpo", 0, outputs="x.jsonl")
+    cases["future.json"] = (future, "multipanel v99 does not exist (tasks/multipanel is at v1)")
+    wild = make_results("multipanel", 1, "cider_d", "grpo", 7, outputs="x.jsonl")
+    wild["metrics"]["fact_f1"] = {"mean": 57.0, "ci_low": 50.0, "ci_high": 60.0, "n": 3}
+    cases["wild.json"] = (wild, "metrics.fact_f1.mean = 57.0 is outside fact_f1's range [0, 1]")
+    over = make_results("multipanel", 1, "cider_d", "grpo", 8, outputs="x.jsonl")
+    over["by_k"]["2"]["metrics"]["cider_d"]["ci_high"] = 10.5
+    cases["over.json"] = (over, "by_k.2.metrics.cider_d.ci_high = 10.5 is outside cider_d's range [0, 10]")
+    typo = make_results("multipanel", 1, "cider_d", "grpo", 9, outputs="x.jsonl")
+    typo["metrics"]["cider"] = typo["metrics"]["cider_d"]
+    cases["typo.json"] = (typo, "metrics.cider is not a metric of sdbench (did you mean 'cider_d'?)")
+    for name, (record, _) in cases.items():
+        (results / name).write_text(json.dumps(record))
+    (results / "latin1.json").write_bytes('{"run_id": "caf\xe9"}'.encode("latin-1"))
+    boards = leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", format="csv"))
+    assert sorted(b.name for b in boards) == ["multichart-v1", "multichart-v2", "multipanel-v1"]  # no ghost boards
+    notes = [n for b in boards for n in b.all_notes]
+    for name, (_, message) in cases.items():
+        assert any(f"skipped {results / name}: " in n and message in n for n in notes), name
+    assert any(f"skipped {results / 'latin1.json'}: not UTF-8" in n for n in notes)
+    mp1 = next(b for b in boards if b.name == "multipanel-v1")
+    assert {r.seed for r in mp1.runs if r.row[2] == "grpo"} == set(SEEDS)  # none of the refused runs counted
+    with pytest.raises(SdbenchError, match="--strict"):
+        leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out2", strict=True))
