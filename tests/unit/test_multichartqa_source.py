@@ -282,6 +282,14 @@ def test_malformed_json_is_one_skip_per_group_file(data_dir, tmp_path):
     assert [s.reason for s in skips_of(load(dest, test_fraction=1.0))] == ["missing annotation file"]
 
 
+def test_an_annotation_file_with_a_byte_order_mark_loads_whole(data_dir, tmp_path):
+    dest = copy_groups(data_dir, tmp_path / "d")
+    path = dest / SMALL_GROUPS[0] / ANNOTATION_FILE
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as Windows editors save UTF-8
+    loaded = load(dest, test_fraction=1.0)
+    assert skips_of(loaded) == [] and len(examples_of(loaded)) == 8
+
+
 @pytest.mark.parametrize("field", ["id", "image", "question", "answer", "task", "type"])
 def test_a_record_missing_a_field_is_skipped_by_name(data_dir, tmp_path, field):
     dest = copy_groups(data_dir, tmp_path / "d")

@@ -110,3 +110,24 @@ def test_the_check_reads_only_the_splits_asked_for(data, tmp_path):
     (folder / "data" / "test" / "state.json").unlink()
     with pytest.raises(SdbenchError, match="state.json: missing"):
         load_task_data(folder).check(["test"])
+
+
+def test_eval_and_train_check_the_split_they_read(data, tmp_path):
+    from sdbench.configs import TrainConfig
+    from sdbench.evaluate import load_eval_examples
+    from sdbench.rl.trainer import load_train_examples
+
+    folder = _copy_build(data, tmp_path)
+    (folder / "data" / "test" / "dataset_info.json").write_text("{}")
+    with pytest.raises(SdbenchError, match="dataset_info.json: .* since the build was written"):
+        load_eval_examples(folder, "test", ())
+    with pytest.raises(SdbenchError, match="the build has no train examples"):  # its train split is untouched
+        load_train_examples(TrainConfig(task=folder, model="x", out=tmp_path / "r"))
+
+
+def test_run_ids_must_be_plain_names(capsys):
+    from sdbench.cli import main
+
+    assert main(["eval", "--model", "m", "--task", "t", "--run-id", "../../x"]) == 2
+    err = capsys.readouterr().err
+    assert "--run-id '../../x': need a plain name" in err and "Traceback" not in err
