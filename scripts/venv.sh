@@ -2,10 +2,10 @@
 # Build one of the project's virtual environments from its committed lock, so every machine gets the versions
 # that were tested:
 #
-#   bash scripts/venv.sh main        # .venv       <- requirements/main.txt       (make demo, make test)
-#   bash scripts/venv.sh verl        # .venv-verl  <- requirements/verl.txt       (make test-verl, examples/verl)
-#   bash scripts/venv.sh lmms-eval   # .venv-lmms  <- requirements/lmms-eval.txt  (make test-lmms-eval)
-#   bash scripts/venv.sh main /tmp/v # another folder; PYTHON=python3.11 picks the interpreter
+#   bash scripts/venv.sh main        # .venv       <- requirements/main.lock       (make demo, make test)
+#   bash scripts/venv.sh verl        # .venv-verl  <- requirements/verl.lock       (make test-verl, examples/verl)
+#   bash scripts/venv.sh lmms-eval   # .venv-lmms  <- requirements/lmms-eval.lock  (make test-lmms-eval)
+#   bash scripts/venv.sh main ../venv-x  # another folder; PYTHON=python3.11 picks the interpreter
 #
 # A lock lists every package with its exact version (pip, setuptools and torch included); it is installed with
 # --no-deps, so nothing is resolved at install time and nothing drifts with the registry. sdbench itself goes in
@@ -26,7 +26,7 @@ case "$NAME" in
 esac
 VENV="${2:-$DEFAULT_VENV}"
 PYTHON="${PYTHON:-python3}"
-LOCK="requirements/$NAME.txt"
+LOCK="requirements/$NAME.lock"
 STAMP="$VENV/.installed"
 KEY="$(cat "$LOCK" pyproject.toml | sha256sum | cut -c1-16)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ]; then

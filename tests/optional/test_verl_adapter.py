@@ -1,6 +1,6 @@
 """sdbench's estimators inside verl 0.9.1: verl's own code paths give sdbench's advantages.
 
-    make test-verl        # builds .venv-verl (scripts/venv.sh verl, from requirements/verl.txt) if needed, then runs this file there
+    make test-verl        # builds .venv-verl (scripts/venv.sh verl, from requirements/verl.lock) if needed, then runs this file there
 
 Skipped where verl is not installed (the main .venv: verl pins transformers < 5.11). What runs verl's real code:
 - `verl.trainer.ppo.ray_trainer.compute_advantage` on a real `DataProto` (the function both verl trainers call),

@@ -18,16 +18,15 @@ from sdbench.errors import SdbenchError
 from sdbench.rl.trainer import train
 from sdbench.run_folder import claim_run_folder, config_differences
 from sdbench.run_log import read_metrics
+from tests.fixtures.train_config import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _cfg(task, model, out, **kw) -> TrainConfig:
-    base = dict(task=task, model=str(model), out=out, steps=2, prompts_per_step=2, group_size=2, max_new_tokens=12,
-                micro_batch_size=4, learning_rate=5e-3, seed=0, save_every=1, threads=1,
-                reward="embedding_similarity")
-    base.update(kw)
-    return TrainConfig(**base)
+    """Shorter than the trainer tests' runs (2 steps of 2 x 2 rollouts), and a checkpoint every step."""
+    return tiny_train_config(task, model, out, **{"steps": 2, "group_size": 2, "max_new_tokens": 12, "save_every": 1,
+                                                  **kw})
 
 
 def _steps(run) -> list[int]:

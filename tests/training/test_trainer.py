@@ -13,20 +13,15 @@ import pytest
 import torch
 
 from sdbench.checkpoint import latest_checkpoint, save_checkpoint
-from sdbench.configs import TrainConfig
 from sdbench.errors import SdbenchError
 from sdbench.rl.trainer import train
 from sdbench.run_log import read_metrics
+from tests.fixtures.train_config import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _cfg(task, model, out, **kw) -> TrainConfig:
-    base = dict(task=task, model=str(model), out=out, steps=3, prompts_per_step=2, group_size=3, max_new_tokens=24,
-                micro_batch_size=4, learning_rate=5e-3, seed=0, save_every=10, threads=1,
-                reward="embedding_similarity")
-    base.update(kw)
-    return TrainConfig(**base)
+_cfg = tiny_train_config
 
 
 def _losses(run) -> list[float]:
