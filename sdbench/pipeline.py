@@ -201,12 +201,10 @@ def _run_state(run_dir: Path, steps: int) -> str:
 
 def _progress(run_dir: Path) -> tuple[int, float, float]:
     """(last logged step, its holistic reward, seconds per step) from RUN/metrics.jsonl; zeros before step 1."""
-    path = run_dir / "metrics.jsonl"
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-    try:
-        row = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:  # a line being written
-        row = json.loads(lines[-2]) if len(lines) > 1 else {}
+    from sdbench.run_log import read_metrics
+
+    rows = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []  # a line being written is left out
+    row = rows[-1] if rows else {}
     return int(row.get("step", 0)), float(row.get("reward/holistic", 0.0)), float(row.get("seconds/step", 0.0))
 
 

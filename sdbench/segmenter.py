@@ -241,13 +241,14 @@ def _style(template: str) -> _Style:
         if not re.match(r"^\W*\w", template or "") or not (template or "").strip()[-1:] in ":：":
             raise SdbenchError(f"label template {template!r}: a fixed label is a word and a colon, e.g. "
                                "'Answer:'; otherwise use a {k} or {letter} placeholder")
-        field, prefix, suffix = "fixed", template[:template.rindex(template.strip()[-1])].strip(), ""
+        field, prefix, suffix = "fixed", template.strip()[:-1].strip(), ""  # the word before the colon
         value = r"(?P<value>)"
     else:
         field = match.group(1)
         prefix, suffix = template[:match.start()].strip(), template[match.end():].strip()
         value = r"(?P<value>\d{1,6}+)(?!\d)" if field == "k" else r"(?P<value>[A-Za-z]{1,2}+)"
-    if prefix and prefix[-1].isalnum():  # word style
+    word_style = bool(prefix) and prefix[-1].isalnum()
+    if word_style:
         word = r"[ \t]+".join(re.escape(part) for part in prefix.split())
         lenient = (r"(?:[ \t]{0,3}+\([^()\n]{0,40}+\))?"  # "(top left)"
                    rf"(?P<close>{_EMPHASIS})?"
@@ -271,7 +272,7 @@ def _style(template: str) -> _Style:
         marks = _SENTENCE_END
     inline = rf"(?<=[{re.escape(marks)}])[ \t]{{0,7}}+"
     flags = re.IGNORECASE | re.MULTILINE
-    return _Style(not (prefix and prefix[-1].isalnum()), field, re.compile(label, flags | re.DOTALL),
+    return _Style(not word_style, field, re.compile(label, flags | re.DOTALL),
                   re.compile(rf"(?:{_LINE_CONTEXT}|{inline})(?P<core>{core})", flags))
 
 
