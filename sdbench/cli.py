@@ -15,12 +15,13 @@ from typing import Any
 from sdbench.errors import SdbenchError
 
 COMMA_LISTS = {"--segments", "--rl-segments", "--tasks", "--metrics", "--correlations", "--methods", "--lambdas",
-               "--outside-rules", "--experiments"}
+               "--outside-rules", "--experiments", "--hybrid-segments", "--hybrid-methods", "--also-compare"}
 POSITIONAL = {"build-task": "task", "show": "folder"}
 
 
 def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
     from sdbench.build_task import build_task
+    from sdbench.compare import CompareConfig, compare
     from sdbench.configs import (BuildTaskConfig, DiagnoseConfig, EvalConfig, ExportLmmsEvalConfig, PipelineConfig,
                                  ScoreConfig, ShowConfig, TrainConfig)
     from sdbench.diagnose import diagnose
@@ -46,12 +47,21 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
                              "write an lmms-eval task folder (YAML + hooks) that scores with sdbench"),
         "leaderboard": (LeaderboardConfig, leaderboard,
                         "aggregate results JSONs into per-task-version boards (table|markdown|csv|html) and plots"),
+        "compare": (CompareConfig, compare,
+                    "one method against another per K, paired over seeds and test examples, from results files"),
         "pipeline": (PipelineConfig, pipeline, "run the main job end to end on the embedded default"),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        import sdbench
+        from sdbench.provenance import git_sha
+
+        sha = git_sha()
+        print(f"sdbench {sdbench.__version__}" + (f" (git {sha})" if sha else ""))
+        return 0
     commands = _commands()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         lines = [f"  {name:<16} {help_}" for name, (_, _, help_) in commands.items()]
