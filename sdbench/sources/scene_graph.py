@@ -186,9 +186,27 @@ def true_relations(a: SceneObject, b: SceneObject) -> list[str]:
     return rels
 
 
+def attribute_facts(facts) -> list[str]:
+    """The attribute facts implied by object and position facts, in order: 'colour:C', 'shape:S', 'size:Z' of
+    each object, 'cell:P' of each position (unbound to the object: partial credit for a half-right mention).
+
+    >>> attribute_facts(["object:large red circle", "position:large red circle@top-left"])
+    ['size:large', 'colour:red', 'shape:circle', 'cell:top-left']
+    """
+    out: list[str] = []
+    for fact in facts:
+        if fact.startswith("object:"):
+            size, colour, shape = fact[len("object:"):].split(" ", 2)
+            out += [f"size:{size}", f"colour:{colour}", f"shape:{shape}"]
+        elif fact.startswith("position:"):
+            out.append(f"cell:{fact.rsplit('@', 1)[1]}")
+    return list(dict.fromkeys(out))
+
+
 def true_facts(graph: SceneGraph, background: bool = True) -> set[str]:
-    """Every fact true of the graph: objects, positions, background, and all pairwise relations."""
+    """Every fact true of the graph: objects, positions, their attributes, background, all pairwise relations."""
     facts = {object_fact(o) for o in graph.objects} | {position_fact(o) for o in graph.objects}
+    facts.update(attribute_facts(sorted(facts)))
     if background:
         facts.add(background_fact(graph.background))
     for i, a in enumerate(graph.objects):
@@ -232,7 +250,7 @@ def describe(graph: SceneGraph, rng: Random, relations: bool = True, background:
         pos = rng.choice(POSITIONS[obj.position]) + rng.choice(POSITION_SUFFIXES[kind])
         pos = pos if rng.random() < 0.5 else pos.replace("-", " ")
         sentences.append(rng.choice(POSITION_TEMPLATES).format(obj=phrases[obj.name], pos=pos))
-        facts += [object_fact(obj), position_fact(obj)]
+        facts += [object_fact(obj), position_fact(obj), *attribute_facts([object_fact(obj), position_fact(obj)])]
     if relations:
         for j in range(1, len(graph.objects)):
             a, b = graph.objects[j], graph.objects[rng.randrange(j)]
@@ -266,8 +284,9 @@ def parse_facts(text: str) -> set[str]:
 
     >>> sorted(parse_facts("In the top left there is a big red disc. The little blue star is to the right of "
     ...                    "the large red circle. The background is grey."))  # doctest: +NORMALIZE_WHITESPACE
-    ['background:gray', 'object:large red circle', 'object:small blue star',
-     'position:large red circle@top-left', 'relation:large red circle|left of|small blue star']
+    ['background:gray', 'cell:top-left', 'colour:blue', 'colour:red', 'object:large red circle',
+     'object:small blue star', 'position:large red circle@top-left',
+     'relation:large red circle|left of|small blue star', 'shape:circle', 'shape:star', 'size:large', 'size:small']
     >>> parse_facts("A red car is parked in the center of a town square on a sunny day.")
     set()
     """
@@ -298,6 +317,7 @@ def parse_facts(text: str) -> set[str]:
                 gap = lambda o: (start - o[1]) if o[1] <= start else (o[0] - end)  # noqa: E731
                 nearest = min(objects, key=lambda o: (gap(o), o[0]))
                 facts.add(f"position:{nearest[2]}@{pos}")
+    facts.update(attribute_facts(sorted(facts)))
     return facts
 
 

@@ -48,10 +48,10 @@ def test_score_writes_per_example_scores_and_summary(built, tmp_path, capsys):
     assert test["metrics"]["fact_f1"] == pytest.approx((len(examples) - 1) / len(examples))
     assert test["num_missing_predictions"] == 1
     assert summary["predictions"]["missing_ids"] == [examples[0].id] and summary["predictions"]["unknown_ids"] == ["ghost"]
-    assert summary["task"]["content_hash"] == data.manifest["content_hash"] and summary["task"]["version"] == 1
+    assert summary["task"]["content_hash"] == data.manifest["content_hash"] and summary["task"]["version"] == 2
     assert summary["provenance"]["sdbench_version"] and len(summary["predictions"]["sha256"]) == 64
     assert set(test["by_k"]) == {"1", "2", "4"} and test["by_position"]["4"]["fact_f1"] == 1.0
-    assert "multipanel v1 (synthetic) test: 12 examples (1 without a prediction)" in captured.out
+    assert "multipanel v2 (synthetic) test: 12 examples (1 without a prediction)" in captured.out
 
     skipped = score(ScoreConfig(task=data.folder, predictions=path, out=tmp_path / "s2", metrics=("fact_f1",),
                                 missing="skip"))["splits"]["test"]

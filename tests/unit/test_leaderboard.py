@@ -391,7 +391,7 @@ def test_impossible_results_are_refused_and_an_unreadable_file_is_skipped(fixtur
     ghost = make_results("nosuchtask", 1, "cider_d", "grpo", 0, outputs="x.jsonl")
     cases["ghost.json"] = (ghost, "task 'nosuchtask' is not a task of this sdbench")
     future = make_results("multipanel", 99, "cider_d", "grpo", 0, outputs="x.jsonl")
-    cases["future.json"] = (future, "multipanel v99 does not exist (tasks/multipanel is at v1)")
+    cases["future.json"] = (future, "multipanel v99 does not exist (tasks/multipanel is at v2)")
     wild = make_results("multipanel", 1, "cider_d", "grpo", 7, outputs="x.jsonl")
     wild["metrics"]["fact_f1"] = {"mean": 57.0, "ci_low": 50.0, "ci_high": 60.0, "n": 3}
     cases["wild.json"] = (wild, "metrics.fact_f1.mean = 57.0 is outside fact_f1's range [0, 1]")

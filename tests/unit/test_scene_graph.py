@@ -98,8 +98,16 @@ def test_facts_are_true_of_the_graph_and_cover_every_object(opts):
                 assert g.objects[names.index(name)].position == pos
             elif kind == "relation":
                 assert expected_relation_holds(g, fact), (fact, g)
+            elif kind in ("colour", "shape", "size"):
+                assert body in {getattr(o, kind) for o in g.objects}
+            elif kind == "cell":
+                assert body in {o.position for o in g.objects}
             else:
                 assert kind == "background" and body == g.background
+        # the attribute facts are the distinct attributes of the objects and their cells (partial credit)
+        assert {f for f in d.facts if f.split(":")[0] in ("colour", "shape", "size", "cell")} == {
+            f"{k}:{getattr(o, 'position' if k == 'cell' else k)}" for o in g.objects
+            for k in ("colour", "shape", "size", "cell")}
         assert set(d.facts) <= true_facts(g, background=opts["background"])
 
 
@@ -157,10 +165,23 @@ def test_parse_reads_free_text_with_synonyms_case_and_converse_relations():
     assert parse_facts(text) == {
         "object:large red circle", "object:small purple cross", "position:large red circle@top-left",
         "position:small purple cross@bottom-right", "relation:large red circle|left of|small purple cross",
-        "relation:large red circle|above|small purple cross", "background:gray"}
+        "relation:large red circle|above|small purple cross", "background:gray",
+        "size:large", "size:small", "colour:red", "colour:purple", "shape:circle", "shape:cross",
+        "cell:top-left", "cell:bottom-right"}
     # a mention missing its size names no object; a relation needs an object on each side
     assert parse_facts("A red circle sits in the top-left corner. The large red circle is above.") == {
-        "object:large red circle"}
+        "object:large red circle", "size:large", "colour:red", "shape:circle"}
+
+
+def test_a_half_right_description_gets_partial_credit():
+    """Attribute facts: the wrong shape at the right cell still states the right colour, size and cell."""
+    from sdbench.sources.scene_graph import attribute_facts
+
+    reference = ["object:large red circle", "position:large red circle@top-left"]
+    reference += attribute_facts(reference)
+    said = parse_facts("A big red star sits in the upper left.")
+    assert said & set(reference) == {"size:large", "colour:red", "cell:top-left"}
+    assert len(reference) == 6  # so its fact F1 is 2 * (3/6 * 3/6) / (3/6 + 3/6) = 0.5
 
 
 def test_facts_of_one_panel_do_not_parse_from_another():
