@@ -83,9 +83,13 @@ def _train_rl(cfg: TrainConfig) -> Path:
                         "num_train_examples": len(examples)})
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"{cfg.method} {spec.name}",
                unit="step", file=sys.stderr)
+    zero_run = 0  # consecutive steps whose advantages were all 0
     for step in bar:
         metrics = train_step(cfg, step, policy, reference, backend, params, scorer, examples, optimizer, scheduler)
         log.log(step + 1, metrics)
+        zero_run = zero_run + 1 if metrics["advantage/zero_fraction"] == 1.0 else 0
+        if zero_run and zero_run % ZERO_ADVANTAGE_STEPS == 0:
+            tqdm.write(zero_advantage_warning(step + 1, zero_run, metrics, scorer.reward), file=sys.stderr)
         bar.set_postfix(reward=f"{metrics['reward/holistic']:.3f}", loss=f"{metrics['loss']:.4f}")
         if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
             save_checkpoint(run_dir, step + 1, policy.model, policy.processor, optimizer, scheduler,
@@ -93,6 +97,19 @@ def _train_rl(cfg: TrainConfig) -> Path:
     log.close()
     print(f"trained {cfg.steps} steps; run folder {run_dir} (metrics.jsonl, checkpoints/)", file=sys.stderr)
     return run_dir
+
+
+ZERO_ADVANTAGE_STEPS = 5
+"""Warn after this many steps in a row with every advantage 0 (no gradient at all)."""
+
+
+def zero_advantage_warning(step: int, run: int, metrics: dict[str, Any], reward: str) -> str:
+    """The warning for `run` steps in a row (ending at `step`) in which every token's advantage was 0."""
+    return (f"warning: steps {step - run + 1}-{step}: every advantage was 0, so the policy got no gradient (loss "
+            f"{metrics['loss']:.4f}): in every group all {reward} rewards were equal (this step's mean "
+            f"{metrics['reward/holistic']:.3f}). The reward does not tell this policy's samples apart: warm-start it "
+            "first (sdbench train --method sft), pick a reward that varies (--reward), or raise --group-size / "
+            "--temperature")
 
 
 # ---- one step -----------------------------------------------------------------------------------------------

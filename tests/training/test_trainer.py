@@ -135,3 +135,27 @@ def test_sft_lowers_the_loss_and_resumes_exactly(tiny_task, tiny_model, tmp_path
     train(_cfg(tiny_task, tiny_model, tmp_path / "half", method="sft", steps=6, micro_batch_size=4,
                learning_rate=3e-3, save_every=3, resume=True))
     assert _losses(half) == losses
+
+
+def test_at_k1_grpo_and_sd_grpo_are_the_same_run(tiny_task, tiny_model, tmp_path):
+    """With one segment the segment advantage is the holistic one, so the two methods take identical steps: the same
+    losses, rewards and final weights, bit for bit (what the pipeline's K = 1 rows rest on)."""
+    from safetensors.torch import load_file
+
+    runs = {m: train(_cfg(tiny_task, tiny_model, tmp_path / m, method=m, steps=2, segments=(1,)))
+            for m in ("grpo", "sd-grpo")}
+    grpo, sd = (read_metrics(runs[m]) for m in ("grpo", "sd-grpo"))
+    assert any(m["loss"] != 0.0 for m in grpo), "zero advantage at every step: the comparison would be vacuous"
+    for key in ("loss", "reward/holistic", "advantage/mean", "advantage/std", "grad_norm"):
+        assert [m[key] for m in grpo] == [m[key] for m in sd], key
+    weights = {m: load_file(str(latest_checkpoint(r) / "model.safetensors")) for m, r in runs.items()}
+    assert all(torch.equal(weights["grpo"][k], weights["sd-grpo"][k]) for k in weights["grpo"])
+
+
+def test_steps_with_every_advantage_zero_are_warned_about(tiny_task, tiny_model, tmp_path, capsys):
+    """A random-weight model scores 0 on every chart answer: each group's rewards are equal, every advantage is 0."""
+    out = train(_cfg(tiny_task, tiny_model, tmp_path / "flat", steps=5, reward=None, max_new_tokens=6))
+    assert all(m["advantage/zero_fraction"] == 1.0 and m["loss"] == 0.0 for m in read_metrics(out))
+    err = capsys.readouterr().err
+    assert "warning: steps 1-5: every advantage was 0, so the policy got no gradient" in err
+    assert "all chart_answer rewards were equal" in err
