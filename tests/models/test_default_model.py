@@ -1,0 +1,56 @@
+"""The shipped default model: its files are the ones whose sha256 the code pins, a changed file is refused with the
+fix, `--model default` resolves to it, and it writes the labelled format and reads the image."""
+
+import shutil
+
+import pytest
+
+from sdbench import default_model as dm
+from sdbench.errors import SdbenchError
+
+
+def test_the_shipped_files_match_the_pinned_hashes():
+    assert dm.SHIPPED_DIR.is_dir(), "sdbench/assets/default-model-v1 is missing (a checkout without the assets?)"
+    assert dm.shipped_model() == dm.SHIPPED_DIR
+    assert dm.default_model() == dm.SHIPPED_DIR  # no build when the shipped weights are there
+    assert dm.default_model_name() == "default-model-v1"
+    assert (dm.SHIPPED_DIR / "model.safetensors").stat().st_size < 20 * 2**20
+
+
+def test_a_changed_or_missing_shipped_file_is_refused_with_the_fix(tmp_path, monkeypatch):
+    original, copy = dm.SHIPPED_DIR, tmp_path / "default-model-v1"
+    shutil.copytree(original, copy)
+    monkeypatch.setattr(dm, "SHIPPED_DIR", copy)
+    data = bytearray((copy / "model.safetensors").read_bytes())
+    data[-1] ^= 1
+    (copy / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(SdbenchError, match=r"model\.safetensors: sha256 .* is not the shipped .*git checkout"):
+        dm.shipped_model()
+    shutil.copy(original / "model.safetensors", copy)
+    (copy / "tokenizer.json").unlink()
+    with pytest.raises(SdbenchError, match="tokenizer.json: missing from the shipped default model"):
+        dm.shipped_model()
+
+
+def test_the_default_resolves_to_the_shipped_weights_and_writes_labelled_panels(tmp_path):
+    from sdbench.build_task import build_task
+    from sdbench.configs import BuildTaskConfig
+    from sdbench.model_ref import display_name, resolve_model
+    from sdbench.policy import load_policy
+    from sdbench.rollout.backend import SamplingParams
+    from sdbench.rollout.hf_backend import HFBackend
+    from sdbench.task_data import load_task_data
+    from sdbench.token_spans import decode_with_offsets
+
+    assert resolve_model("default").load_from == str(dm.SHIPPED_DIR) and display_name("default") == "default-model-v1"
+    folder = build_task(BuildTaskConfig(task="multipanel", segments=(2,), n_train=1, n_test=2, seed=0,
+                                        options=dm.task_options(dm.DEFAULT, "multipanel"), out=tmp_path / "mp"),
+                        quiet=True)
+    examples = list(load_task_data(folder).examples("test"))
+    policy = load_policy(str(dm.SHIPPED_DIR))
+    assert examples[0].prompt == examples[1].prompt  # the prompt depends on K only: the images tell them apart
+    rollouts = HFBackend(policy).generate(examples, 1, SamplingParams(64, greedy=True))
+    texts = [decode_with_offsets(ids, policy.tokenizer).text for ids in rollouts.completion_ids]
+    for text in texts:
+        assert [line.split(":")[0] for line in text.splitlines()] == ["Panel 1", "Panel 2"], text
+    assert texts[0] != texts[1], "greedy outputs for the same prompt ignore the image"  # a blind policy fails this
