@@ -350,8 +350,9 @@ class DiagnoseConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """`sdbench pipeline`: the main job on the embedded default: build the synthetic tasks, warm-start the default
-    model, train GRPO and SD-GRPO on multipanel, evaluate them, run the simulator, print the leaderboard."""
+    """`sdbench pipeline`: the main job on the embedded default: build the synthetic tasks, check the default model's
+    warm-start, train GRPO and SD-GRPO on multipanel (and hybrid on subfigure) over seeds, evaluate every run, run
+    the simulator, print the leaderboard and the paired comparisons."""
 
     out: Path = Path("runs/pipeline")
     """Folder for everything the pipeline writes."""
@@ -362,20 +363,34 @@ class PipelineConfig:
     n_train: int = 256
     """Train examples per task."""
     n_test: int = 96
-    """Test examples per task (spread evenly over the K values)."""
+    """Test examples per task (spread evenly over the K values: 32 per K by default)."""
     seed: int = 0
-    """Seed for everything (data, training, evaluation, simulator)."""
+    """Seed of the data, the simulator and the first training seed."""
+    seeds: int = 3
+    """Training seeds per method: --seed, --seed + 1, … Every method gets the same seeds, so each seed is a paired
+    comparison (same prompts, same starting model; only the advantage estimator differs)."""
     model: str = "default"
-    """Policy to start RL from: 'default' (the embedded default, built and warm-started once, cached) or any model
+    """Policy to start RL from: 'default' (the embedded default: shipped weights, checked by hash) or any model
     `sdbench train --model` takes."""
     rl_task: str = "multipanel"
-    """Task the RL comparison trains and evaluates on (one of --tasks)."""
+    """Task of the main comparison (one of --tasks)."""
     rl_segments: tuple[int, ...] = (2, 4)
-    """K values of the train examples RL samples from."""
+    """K values of the train examples its RL runs sample from (every built K is evaluated)."""
     methods: tuple[str, ...] = ("grpo", "sd-grpo")
-    """Training methods compared (each one run, same seed and hyper-parameters)."""
-    steps: int = 60
-    """RL steps per method."""
+    """Methods of the main comparison."""
+    steps: int = 50
+    """RL steps per run of the main comparison."""
+    hybrid_task: str | None = None
+    """Task of the hybrid study (GRPO, SD-GRPO and hybrid on entangled segments; one of --tasks), e.g. subfigure.
+    Off in `make demo`, which it would take past 15 minutes; on in baselines/pipeline/full.yaml."""
+    hybrid_segments: tuple[int, ...] = (2, 4)
+    """K values of the hybrid study's train examples."""
+    hybrid_methods: tuple[str, ...] = ("grpo", "sd-grpo", "hybrid")
+    """Methods of the hybrid study: hybrid against both pure methods, same seeds."""
+    hybrid_steps: int = 30
+    """RL steps per run of the hybrid study."""
+    hybrid_lambda: float = 0.5
+    """λ of the hybrid runs (weight of the holistic advantage)."""
     prompts_per_step: int = 4
     """P: prompts per RL step."""
     group_size: int = 8
@@ -384,32 +399,46 @@ class PipelineConfig:
     """Generation limit for RL rollouts and evaluation."""
     learning_rate: float = 1e-4
     """AdamW learning rate of the RL runs."""
-    reward: str | None = "cider_d"
-    """Per-segment reward of the RL runs. CIDEr-D, not the task's fact_f1: the tiny default policy starts at fact
-    F1 0 (it has not learnt to tell shapes and colours apart), where every group's rewards are equal and no
-    method gets a gradient; CIDEr-D against the panel's reference varies within a group. None: the task's."""
-    parallel: bool = True
-    """Train the methods side by side, one process and one CPU thread each (faster on a few cores than one run
-    after the other with all threads; the curves are the same as a --threads 1 run)."""
+    reward: str | None = None
+    """Per-segment reward of the RL runs; None: each task's own (multipanel: fact_f1, subfigure: its source's)."""
+    also_compare: tuple[str, ...] = ("cider_d",)
+    """Metrics compared besides each study's reward and primary metric (where the task has them)."""
+    workers: int = 2
+    """Runs side by side, one process and one CPU thread each (1: one after the other, in this process; the curves
+    are those of a --threads 1 run either way)."""
     simulator_seeds: int = 16
     """Seeds of the credit-assignment simulator."""
 
+    @property
+    def training_seeds(self) -> tuple[int, ...]:
+        return tuple(range(self.seed, self.seed + self.seeds))
+
     def __post_init__(self):
         check_finite(self)
-        if self.rl_task not in self.tasks:
-            raise SdbenchError(f"--rl-task {self.rl_task!r} is not among --tasks {list(self.tasks)}")
-        missing = [k for k in self.rl_segments if k not in self.segments]
-        if missing:
-            raise SdbenchError(f"--rl-segments {list(self.rl_segments)}: K={missing} not built; add to --segments")
-        unknown = [m for m in self.methods if m not in ("grpo", "dr-grpo", "sd-grpo", "sd-dr-grpo", "hybrid")]
-        if unknown or not self.methods:
-            raise SdbenchError(f"--methods {list(self.methods)}: choose RL methods among grpo, dr-grpo, sd-grpo, "
-                               "sd-dr-grpo, hybrid")
-        for name in ("n_train", "n_test", "steps", "prompts_per_step", "max_new_tokens", "simulator_seeds"):
+        rl_methods = ("grpo", "dr-grpo", "sd-grpo", "sd-dr-grpo", "hybrid")
+        for flag, task, segments, methods in (("rl", self.rl_task, self.rl_segments, self.methods),
+                                              ("hybrid", self.hybrid_task, self.hybrid_segments, self.hybrid_methods)):
+            if task is None:
+                continue
+            if task not in self.tasks:
+                raise SdbenchError(f"--{flag}-task {task!r} is not among --tasks {list(self.tasks)}")
+            missing = [k for k in segments if k not in self.segments]
+            if missing:
+                raise SdbenchError(f"--{flag}-segments {list(segments)}: K={missing} not built; add to --segments")
+            unknown = [m for m in methods if m not in rl_methods]
+            if unknown or not methods:
+                name = "methods" if flag == "rl" else "hybrid-methods"
+                raise SdbenchError(f"--{name} {list(methods)}: choose RL methods among {', '.join(rl_methods)}")
+        if self.hybrid_task is not None and self.hybrid_task == self.rl_task:
+            raise SdbenchError(f"--hybrid-task {self.hybrid_task!r} is the --rl-task too; give another task or none")
+        for name in ("n_train", "n_test", "seeds", "steps", "hybrid_steps", "prompts_per_step", "max_new_tokens",
+                     "simulator_seeds", "workers"):
             if getattr(self, name) < 1:
                 raise SdbenchError(f"--{name.replace('_', '-')}: need >= 1, got {getattr(self, name)}")
         if self.group_size < 2:
             raise SdbenchError(f"--group-size {self.group_size}: GRPO-style methods need >= 2 rollouts per prompt")
+        if not 0.0 <= self.hybrid_lambda <= 1.0:
+            raise SdbenchError(f"--hybrid-lambda: need a value in [0, 1], got {self.hybrid_lambda}")
 
 
 # ---- YAML configs ---------------------------------------------------------------------------------------

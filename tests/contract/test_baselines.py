@@ -20,3 +20,11 @@ def test_recipe_loads(path):
     cfg = load_config(TrainConfig, path)
     assert cfg.method == "sft" or cfg.method in ADVANTAGE_ESTIMATORS
     assert path.stem.replace("_", "-") == cfg.method
+
+
+@pytest.mark.parametrize("path", sorted((BASELINES[0].parent / "pipeline").glob("*.yaml")), ids=lambda p: p.name)
+def test_pipeline_recipes_load(path):
+    from sdbench.configs import PipelineConfig
+
+    cfg = load_config(PipelineConfig, path)
+    assert cfg.seeds >= 3 and cfg.out != PipelineConfig().out  # a run of its own, beside make demo's
