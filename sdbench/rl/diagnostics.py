@@ -84,14 +84,18 @@ def diagnostics_by_k(groups: list[Tensor], num_resamples: int = 1000, seed: int 
     """Misattribution vs K from many prompts' (G, K) reward matrices.
 
     Per K: the measured wrong-sign rate (pooled over pairs) with a bootstrap CI over prompts, the mean
-    corr(A, a) and ĉ (with CIs), the closed form P_wrong(K, ĉ) and P_wrong(K, 0), and counts."""
+    corr(A, a) and ĉ (with CIs), the closed form P_wrong(K, ĉ) and P_wrong(K, 0), counts, and the signal a
+    per-segment estimator has: the mean within-group standard deviation of a segment's reward (with its CI over
+    prompts) and the share of (prompt, segment) columns whose G rewards are all equal (no gradient there)."""
     import numpy as np
 
     from sdbench.stats import bootstrap_ci
 
     per_k: dict[int, list[dict]] = {}
-    for rewards in groups:
+    spread: dict[int, list[Tensor]] = {}
+    for rewards in groups:                                                              # (G, K)
         per_k.setdefault(int(rewards.shape[1]), []).append(group_diagnostics(rewards))
+        spread.setdefault(int(rewards.shape[1]), []).append(rewards.double().std(dim=0, unbiased=False))  # (K,)
     out: dict[str, dict] = {}
     for k, stats in sorted(per_k.items()):
         wrong = np.array([s["wrong_pairs"] for s in stats], dtype=float)
@@ -114,6 +118,9 @@ def diagnostics_by_k(groups: list[Tensor], num_resamples: int = 1000, seed: int 
             "corr_holistic_segment": corr, "c_hat": c_hat,
             "theory_at_c_hat": theoretical_misattribution(k, c_hat["mean"] if c_hat["mean"] is not None else 0.0),
             "theory_independent": theoretical_misattribution(k, 0.0),
+            "segment_reward_std": bootstrap_ci([float(col.mean()) for col in spread[k]], seed=seed),
+            "flat_segment_fraction": float(sum(int((col == 0).sum()) for col in spread[k])
+                                           / sum(col.numel() for col in spread[k])),
         }
     return out
 

@@ -359,3 +359,4 @@ def test_bad_group_size_outside_rule_and_lambda_raise():
         sd_grpo_advantages(tiny_batch(), G, outside="labels")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         hybrid_advantages(tiny_batch(), G, hybrid_lambda=1.5)
+
