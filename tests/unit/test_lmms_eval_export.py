@@ -74,7 +74,7 @@ def test_exported_yaml_names_fields_and_functions(exported):
     data_file = cfg["dataset_kwargs"]["data_files"]["test"]
     assert cfg["dataset_path"] == "parquet" and data_file == str(out / "data" / "test.parquet")
     assert cfg["generation_kwargs"] == {"max_new_tokens": 64, "temperature": 0, "do_sample": False, "until": []}
-    assert cfg["metadata"] == {"version": 1, "sdbench_task": "multipanel"}
+    assert cfg["metadata"] == {"version": 2, "sdbench_task": "multipanel"}
     assert [m["metric"] for m in cfg["metric_list"]] == list(layout.names)
     pooled = ("function", "utils.pooled_mean")
     assert all(m["aggregation"] == pooled and m["higher_is_better"] for m in cfg["metric_list"])
@@ -86,7 +86,7 @@ def test_exported_yaml_names_fields_and_functions(exported):
         assert kind == "function" and callable(getattr(utils, ref.split(".", 1)[1]))
     info = json.loads((out / EXPORT_FILE).read_text())
     manifest = load_task_data(task).manifest
-    assert info["task"] | {"build_folder": None} == {"name": "multipanel", "version": 1, "source": "synthetic",
+    assert info["task"] | {"build_folder": None} == {"name": "multipanel", "version": 2, "source": "synthetic",
                                                      "split": "test", "content_hash": manifest["content_hash"],
                                                      "build_folder": None}
     assert lmms_eval_command(name, out) in (out / "README.md").read_text()
