@@ -1,7 +1,7 @@
 """Rebuild the shipped default model (sdbench/assets/default-model-v1/) from nothing, offline.
 
     .venv/bin/python scripts/build_default_model.py                # ≈ 35 min on 2 CPU cores
-    .venv/bin/python scripts/build_default_model.py --out /tmp/dm  # somewhere else, to compare
+    .venv/bin/python scripts/build_default_model.py --out runs/dm-rebuild  # somewhere else, to compare
 
 Runs `sdbench.default_model`'s recipe for `DEFAULT` (vision warm-up, SFT, warm-start report) with all CPU threads
 and writes the folder atomically, then prints the sha256 of every file for `SHIPPED_SHA256` in
