@@ -429,8 +429,11 @@ def learning_curves_frame(runs: list[Run]) -> tuple[pd.DataFrame, list[str]]:
 
 
 def diagnostics_frame(runs: list[Run]) -> tuple[pd.DataFrame, list[str]]:
-    """Long frame of diagnostics.by_k: task, version, row, seed, k (int), name, value (numbers only); and a
-    note per run whose diagnostics are not {by_k: {K: {name: number}}}."""
+    """Long frame of diagnostics.by_k: task, version, row, seed, k (int), name, value, ci_low, ci_high; and a
+    note per run whose diagnostics are not {by_k: {K: {name: number or {mean, ci_low, ci_high}}}}.
+
+    `sdbench diagnose` and `eval --diagnostics` store measured rates as {mean, ci_low, ci_high}: the mean is the
+    value, the interval comes with it (None for plain numbers)."""
     import pandas as pd
 
     records, notes = [], []
@@ -444,11 +447,16 @@ def diagnostics_frame(runs: list[Run]) -> tuple[pd.DataFrame, list[str]]:
             continue
         for k, values in by_k.items():
             for name, value in values.items():
+                low = high = None
+                if isinstance(value, dict) and _is_number(value.get("mean")):
+                    low = float(value["ci_low"]) if _is_number(value.get("ci_low")) else None
+                    high = float(value["ci_high"]) if _is_number(value.get("ci_high")) else None
+                    value = value["mean"]
                 if _is_number(value):
                     records.append({"task": run.task, "version": run.version,
                                     **dict(zip(ROW_KEY, run.row)), "seed": run.seed,
-                                    "k": int(k), "name": name, "value": float(value)})
-    columns = ["task", "version", *ROW_KEY, "seed", "k", "name", "value"]
+                                    "k": int(k), "name": name, "value": float(value), "ci_low": low, "ci_high": high})
+    columns = ["task", "version", *ROW_KEY, "seed", "k", "name", "value", "ci_low", "ci_high"]
     return pd.DataFrame.from_records(records, columns=columns), notes
 
 
@@ -776,6 +784,10 @@ def plot_diagnostics(board: Board) -> bytes | None:
             many_sections = len({(s, sp) for s, sp in zip(diag["source"], diag["split"])}) > 1
             label = _label(method, model, row["seed"].nunique()) + (f" [{source}, {split}]" if many_sections else "")
             ax.plot(mean.index, mean.values, marker="o", color=METHOD_COLORS.get(method), label=_mpl(label))
+            if row["seed"].nunique() == 1 and row["ci_low"].notna().all() and row["ci_high"].notna().all():
+                band = row.groupby("k")[["ci_low", "ci_high"]].mean()  # one seed: its own 95 % CI
+                ax.fill_between(band.index, band["ci_low"], band["ci_high"], alpha=0.2,
+                                color=METHOD_COLORS.get(method))
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(set(diag["k"])))
         ax.get_xaxis().set_major_formatter("{x:.0f}")

@@ -414,3 +414,32 @@ def test_impossible_results_are_refused_and_an_unreadable_file_is_skipped(fixtur
     assert {r.seed for r in mp1.runs if r.row[2] == "grpo"} == set(SEEDS)  # none of the refused runs counted
     with pytest.raises(SdbenchError, match="--strict"):
         leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out2", strict=True))
+
+
+def test_diagnostics_in_the_format_diagnose_writes_reach_the_board(tmp_path):
+    """`sdbench diagnose` stores measured rates as {mean, ci_low, ci_high} (sdbench.rl.diagnostics.diagnostics_by_k):
+    the board keeps their means and intervals instead of dropping them."""
+    import torch
+
+    from sdbench.leaderboard import collect_runs, diagnostics_frame
+    from sdbench.rl.diagnostics import diagnostics_by_k
+
+    gen = torch.Generator().manual_seed(0)
+    groups = [torch.rand(8, k, generator=gen) for k in (2, 4) for _ in range(6)]                  # (G, K) each
+    real = diagnostics_by_k(groups)
+    results = tmp_path / "results"
+    results.mkdir()
+    run = make_results("multichart", 1, "chart_answer", "grpo", 0, outputs="none.jsonl")
+    run["diagnostics"] = {"group_size": 8, "by_k": real}
+    (results / "r0.json").write_text(json.dumps(run))
+    runs, _ = collect_runs(results)
+    frame, notes = diagnostics_frame(runs)
+    assert not notes
+    rate = frame[frame["name"] == "misattribution_rate"].set_index("k")
+    assert list(rate.index) == [2, 4]
+    for k in (2, 4):
+        stat = real[str(k)]["misattribution_rate"]
+        assert rate.loc[k, "value"] == stat["mean"] and rate.loc[k, "ci_low"] == stat["ci_low"]
+    assert {"c_hat", "corr_holistic_segment", "segment_reward_std", "theory_at_c_hat"} <= set(frame["name"])
+    leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", format="csv"))
+    assert (tmp_path / "out" / "plots" / "multichart-v1-diagnostics.png").is_file()
