@@ -121,7 +121,7 @@ def paired_rows(pairs: list[tuple[dict[str, tuple[int, float]], dict[str, tuple[
         by_k.setdefault(str(pairs[0][0][example_id][0]), []).append(example_id)
     by_k = {k: by_k[k] for k in sorted(by_k, key=int)}
     by_k["all"] = sorted(common)
-    b_key, t_key = baseline.replace("-", "_"), treatment.replace("-", "_")
+    b_key, t_key = method_key(baseline), method_key(treatment)
     rows = []
     for k, ids in by_k.items():
         base_means = [sum(b[i][1] for i in ids) / len(ids) for b, _ in pairs]            # (seeds,)
@@ -140,6 +140,11 @@ def paired_rows(pairs: list[tuple[dict[str, tuple[int, float]], dict[str, tuple[
             "example_ci_low": example_interval["ci_low"], "example_ci_high": example_interval["ci_high"],
             "verdict": verdict(use["ci_low"], use["ci_high"], baseline, treatment)})
     return rows
+
+
+def method_key(method: str) -> str:
+    """The row key holding a method's mean: 'sd-grpo' -> 'sd_grpo'."""
+    return method.replace("-", "_")
 
 
 def verdict(ci_low: float | None, ci_high: float | None, baseline: str, treatment: str) -> str:
@@ -189,8 +194,8 @@ def render_text(rows: list[dict[str, Any]]) -> str:
         for row in block:
             ci = f"{_fmt(row['difference'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
             example = f"[{_fmt(row['example_ci_low'])}, {_fmt(row['example_ci_high'])}]"
-            lines.append(f"  {row['K']!s:>4} {row['n_examples']:>4}  {row[b.replace('-', '_')]:>9.3f}  "
-                         f"{row[t.replace('-', '_')]:>9.3f}  {ci:>26}  {example:>18}  {row['verdict']}")
+            lines.append(f"  {row['K']!s:>4} {row['n_examples']:>4}  {row[method_key(b)]:>9.3f}  "
+                         f"{row[method_key(t)]:>9.3f}  {ci:>26}  {example:>18}  {row['verdict']}")
     return "\n".join(lines)
 
 
@@ -203,8 +208,8 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
                 f"{block[0]['interval']}.", "",
                 f"| K | n | {b} | {t} | difference | 95 % CI | example CI | verdict |", "|---|---|---|---|---|---|---|---|"]
         for row in block:
-            out.append(f"| {row['K']} | {row['n_examples']} | {row[b.replace('-', '_')]:.3f} | "
-                       f"{row[t.replace('-', '_')]:.3f} | {_fmt(row['difference'])} | "
+            out.append(f"| {row['K']} | {row['n_examples']} | {row[method_key(b)]:.3f} | "
+                       f"{row[method_key(t)]:.3f} | {_fmt(row['difference'])} | "
                        f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}] | "
                        f"[{_fmt(row['example_ci_low'])}, {_fmt(row['example_ci_high'])}] | {row['verdict']} |")
         out.append("")
@@ -222,8 +227,8 @@ def render_csv(rows: list[dict[str, Any]]) -> str:
     writer.writeheader()
     for row in rows:
         writer.writerow({**{f: row.get(f) for f in CSV_FIELDS},
-                         "baseline_mean": row[row["baseline"].replace("-", "_")],
-                         "treatment_mean": row[row["treatment"].replace("-", "_")]})
+                         "baseline_mean": row[method_key(row["baseline"])],
+                         "treatment_mean": row[method_key(row["treatment"])]})
     return buffer.getvalue()
 
 

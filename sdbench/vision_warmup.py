@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "colour": tuple(COLOURS), "shape": tuple(SHAPES), "size": tuple(SIZES), "cell": tuple(POSITIONS)}
 """Head name -> its classes; class 0 of every head is 'none' (no object under the token), class i+1 = names[i]."""
-TOKEN_PIXELS = 28
-"""Side of the resized-image block one merged Qwen2-VL / Qwen2.5-VL vision token stands for (patch 14, 2x2)."""
+POSITIONS_INDEX = {name: i for i, name in enumerate(POSITIONS)}
 
 
 def token_targets(scene_graphs: Sequence[dict[str, Any]], panel_size: int, image_size: tuple[int, int],
@@ -76,8 +75,6 @@ def token_targets(scene_graphs: Sequence[dict[str, Any]], panel_size: int, image
                     labels[head][r * cols + c] = names.index(values[head]) + 1
     return labels
 
-
-POSITIONS_INDEX = {name: i for i, name in enumerate(POSITIONS)}
 
 
 class WordHead:
