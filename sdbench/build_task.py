@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sdbench.configs import BuildTaskConfig
+from sdbench.dataset_card import dataset_card
 from sdbench.errors import SdbenchError, unknown_name_error
 from sdbench.provenance import provenance
 from sdbench.source import SourceRequest
@@ -98,8 +99,13 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
         manifest = _build_into(staging, spec, cfg, hooks.SOURCES[cfg.source], options, config_record, segments,
                                quiet)
         manifest["code_hash"] = code
+        say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+        _write_dataset_dict(staging, manifest)
+        size = sum(p.stat().st_size for p in (staging / "data").rglob("*") if p.is_file())
+        say(f"build {spec.name}/{cfg.source}: hashing the stored files ({size / 1e6:.1f} MB) for the manifest")
         manifest["files"] = data_file_records(staging)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (staging / "README.md").write_text(dataset_card(manifest, spec), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +117,13 @@ def build_task(cfg: BuildTaskConfig, quiet: bool = False) -> Path:
     if not quiet:
         print(summary_line(out, manifest))
     return out
+
+
+def _write_dataset_dict(folder: Path, manifest: dict[str, Any]) -> None:
+    """data/dataset_dict.json, so `datasets.load_from_disk(BUILD/data)` opens the splits as one DatasetDict."""
+    splits = [name for name, s in manifest["splits"].items() if s["count"]]
+    if splits:
+        (folder / "data" / "dataset_dict.json").write_text(json.dumps({"splits": splits}) + "\n", encoding="utf-8")
 
 
 def _existing_build(out: Path) -> dict[str, Any] | None:
@@ -176,7 +189,7 @@ def build_segments(cfg: BuildTaskConfig, spec: TaskSpec) -> tuple[int, ...]:
 
 def _build_into(folder: Path, spec: TaskSpec, cfg: BuildTaskConfig, source_fn, options: dict[str, Any],
                 config_record: dict[str, Any], segments: tuple[int, ...], quiet: bool) -> dict[str, Any]:
-    from tqdm.auto import tqdm
+    from sdbench.progress import progress
 
     splits: dict[str, Any] = {}
     digests: dict[str, list[bytes]] = {}
@@ -191,8 +204,8 @@ def _build_into(folder: Path, spec: TaskSpec, cfg: BuildTaskConfig, source_fn, o
         skips: dict[str, int] = {}
         skipped: list[dict[str, str]] = []
         seen_ids: set[str] = set()
-        with tqdm(total=n if n >= 0 else None, desc=f"{spec.name}/{cfg.source} {split}", unit="ex",
-                  disable=True if quiet or n == 0 else None, file=sys.stderr, leave=False) as bar:  # None: off without a TTY
+        with progress(total=n if n >= 0 else None, desc=f"build {spec.name}/{cfg.source} {split}", unit="ex",
+                      disable=quiet or n == 0, leave=False) as bar:
             for item in source_fn(req) if n != 0 else ():
                 if not isinstance(item, Skip):
                     _check_example(item, spec, cfg.source, seen_ids)
@@ -217,6 +230,10 @@ def _build_into(folder: Path, spec: TaskSpec, cfg: BuildTaskConfig, source_fn, o
                 if 0 <= n <= len(rows):
                     break
         if rows:  # an empty split has no data folder; TaskData reads it as empty
+            if not quiet:
+                print(f"build {spec.name}/{cfg.source} {split}: {len(rows)} examples made; writing them "
+                      f"({sum(len(img['bytes']) for r in rows for img in r['images']) / 1e6:.1f} MB of PNG)",
+                      file=sys.stderr, flush=True)
             write_split(rows, folder / "data" / split, fingerprint=content_hash({split: digests[split]})[:16])
         splits[split] = {"count": len(rows), "k_histogram": k_histogram(ks),
                          "skips": dict(sorted(skips.items())), "num_skipped": sum(skips.values()),

@@ -114,10 +114,17 @@ class ScoreConfig:
     — the summary then covers fewer examples and says so)."""
     strict: bool = False
     """Fail on any invalid, duplicate, unknown or missing prediction instead of counting it."""
+    model_name: str | None = None
+    """Put these scores on a board: also write results.json (the schema `sdbench eval` writes, method 'external',
+    this model name) beside scores.jsonl, for `sdbench leaderboard` and `sdbench compare`. Needs one split."""
+    seed: int = 0
+    """With --model-name: the training seed of the scored model (a board averages a row's seeds)."""
 
     def __post_init__(self):
         if self.task is None or self.predictions is None:
             raise SdbenchError("score: pass --task BUILD_DIR and --predictions FILE.jsonl")
+        if self.model_name is not None and not self.model_name.strip():
+            raise SdbenchError("--model-name: give the name the board shows for your model (e.g. my-vlm-7b)")
 
     @property
     def out_dir(self) -> Path:

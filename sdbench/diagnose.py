@@ -6,7 +6,7 @@ For up to `prompts` test prompts per K, sample G rollouts, score every segment, 
 bootstrap CIs over prompts): the empirical rate at which a segment's holistic advantage has the opposite sign
 of its own per-segment advantage, corr(holistic, per-segment advantage), the mean inter-segment reward
 correlation ĉ, and the closed form arccos(sqrt((1+(K−1)ĉ)/K))/π beside the measurement (DESIGN.md,
-"Misattribution, in numbers"). Writes OUT/diagnostics.json and OUT/diagnostics.png.
+"Misattribution, in numbers"). Writes OUT/diagnostics.json and OUT/diagnostics.{png,svg,pdf}.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def run_diagnostics(policy, spec, source: str, examples, prompts_per_k: int, gro
     """Sample, score (the source's per-segment reward only) and aggregate by K. `backend`: a rollout backend
     to sample with (default: the HF backend on `policy`)."""
     import torch
-    from tqdm.auto import tqdm
+    from sdbench.progress import progress
 
     from sdbench.scoring import Scorer
 
@@ -44,7 +44,7 @@ def run_diagnostics(policy, spec, source: str, examples, prompts_per_k: int, gro
     backend = backend if backend is not None else make_backend("hf", policy)
     params = SamplingParams(max_new_tokens, temperature)
     groups = []
-    for ex in tqdm(chosen, desc="diagnose", unit="prompt", file=sys.stderr):
+    for ex in progress(chosen, desc="diagnose", unit="prompt"):
         rollouts = backend.generate([ex], group_size, params)
         texts = [decode_with_offsets(ids, policy.tokenizer).text for ids in rollouts.completion_ids]
         scores = scorer.score([ex] * group_size, texts, hit_length_limit=[not f for f in rollouts.finished])
@@ -56,40 +56,37 @@ def run_diagnostics(policy, spec, source: str, examples, prompts_per_k: int, gro
     return result
 
 
-def plot_diagnostics(result: dict[str, Any], path: Path, title: str) -> Path:
-    import math
-
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
+def plot_diagnostics(result: dict[str, Any], path: Path, title: str) -> list[Path]:
+    """PATH (.png) plus .svg and .pdf: the measured wrong-sign rate per K with its 95 % CI, the closed form at the
+    measured ĉ (dashed; only at the K where ĉ is measured, and 0 at K = 1) and at ĉ = 0 (dotted), on a log2 K axis."""
+    from sdbench.figures import error_bars, legend_below, log2_k_axis, new_figure, save_figure
     from sdbench.rl.diagnostics import theoretical_misattribution
 
     ks = [int(k) for k in result["by_k"]]
-    rows = [result["by_k"][str(k)] for k in ks]
-    fig = Figure(figsize=(6, 4), dpi=100)
-    ax = fig.add_subplot()
-    measured = [r["misattribution_rate"]["mean"] for r in rows]
-    lo = [r["misattribution_rate"]["ci_low"] for r in rows]
-    hi = [r["misattribution_rate"]["ci_high"] for r in rows]
-    ok = [i for i, m in enumerate(measured) if m is not None and lo[i] is not None]
-    ax.errorbar([ks[i] for i in ok], [measured[i] for i in ok],
-                yerr=[[measured[i] - lo[i] for i in ok], [hi[i] - measured[i] for i in ok]],
-                fmt="o", capsize=4, label="measured (95% CI)")
-    grid = [1 + i * (max(ks + [8]) - 1) / 100 for i in range(101)]
-    ax.plot(grid, [math.acos(math.sqrt(1 / k)) / math.pi for k in grid], "--", label="theory, c = 0")
-    c_hat = [r["c_hat"]["mean"] for r in rows]
-    ax.plot(ks, [theoretical_misattribution(k, c if c is not None else 0.0) for k, c in zip(ks, c_hat)], "s-",
-            label="theory at measured ĉ")
-    ax.set_xlabel("K (segments)")
+    rows = {k: result["by_k"][str(k)] for k in ks}
+    fig, (ax,) = new_figure(1, panel_size=(6.0, 4.4))
+    measured = [(k, rows[k]["misattribution_rate"]) for k in ks]
+    measured = [(k, m) for k, m in measured if m["mean"] is not None and m["ci_low"] is not None]
+    ax.errorbar([k for k, _ in measured], [m["mean"] for _, m in measured],
+                yerr=error_bars([m["mean"] for _, m in measured], [m["ci_low"] for _, m in measured],
+                                [m["ci_high"] for _, m in measured]),
+                fmt="o", capsize=4, color="#1f77b4", label="measured (95 % CI over prompts)")
+    at_c_hat = [(k, 0.0 if k == 1 else theoretical_misattribution(k, rows[k]["c_hat"]["mean"])) for k in ks
+                if k == 1 or rows[k]["c_hat"]["mean"] is not None]
+    if any(k > 1 for k, _ in at_c_hat):
+        ax.plot([k for k, _ in at_c_hat], [v for _, v in at_c_hat], "--", marker="x", color="#d62728",
+                label="closed form at measured ĉ")
+    top = max(ks + [8])
+    grid = [2 ** (i / 20) for i in range(0, 20 * max(1, top.bit_length() - 1) + 1)]
+    ax.plot(grid, [theoretical_misattribution(k, 0.0) for k in grid], ":", color="#666666", label="closed form, ĉ = 0")
+    log2_k_axis(ax, sorted(set(ks) | {top}))
     ax.set_ylabel("P(holistic advantage has the wrong sign)")
     ax.set_title(title, fontsize=9)
     ax.set_ylim(0, 0.5)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.grid(alpha=0.3)
+    legend_below(ax)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return Path(path)
+    return save_figure(fig, Path(path).with_suffix(""))
 
 
 def diagnose(cfg: DiagnoseConfig) -> Path:
@@ -116,7 +113,7 @@ def diagnose(cfg: DiagnoseConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "diagnostics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(format_table(result))
-    print(f"wrote {out}/diagnostics.json and diagnostics.png", file=sys.stderr)
+    print(f"wrote {out}/diagnostics.json and diagnostics.png (+ .svg, .pdf)", file=sys.stderr)
     return out
 
 

@@ -33,7 +33,7 @@ from sdbench.summary import format_compliance
 def evaluate(cfg: EvalConfig) -> Path:
     """Run the evaluation; returns the results.json path."""
     import torch
-    from tqdm.auto import tqdm
+    from sdbench.progress import progress
 
     from sdbench.model_ref import display_name, resolve_model, weights_hash
     from sdbench.policy import load_policy
@@ -66,8 +66,7 @@ def evaluate(cfg: EvalConfig) -> Path:
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     scores = []
-    for lo in tqdm(range(0, len(examples), cfg.batch_size), desc=f"eval {spec.name}", unit="batch",
-                   file=sys.stderr):
+    for lo in progress(range(0, len(examples), cfg.batch_size), desc=f"eval {spec.name}", unit="batch"):
         batch = examples[lo:lo + cfg.batch_size]
         rollouts = backend.generate(batch, samples, params)
         texts = [decode_with_offsets(ids, policy.tokenizer).text for ids in rollouts.completion_ids]
@@ -119,7 +118,29 @@ def evaluate(cfg: EvalConfig) -> Path:
     stat = results["metrics"].get(primary) or {}
     print(f"{run_id}: {primary} = {_fmt(stat)} over {len(examples)} examples "
           f"({seconds:.0f}s); wrote {path}", file=sys.stderr)
+    warning = near_zero_warning(results)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     return path
+
+
+def near_zero_warning(results: dict[str, Any]) -> str | None:
+    """A warning when the primary metric is ≈ 0 over every test example: a board ranking such runs ranks noise.
+
+    >>> near_zero_warning({"primary_metric": "m", "metrics": {"m": {"mean": 0.0}}, "format": {"segments_found_per_expected": 0.2}})[:34]
+    'm = 0.0000 over the whole test spl'
+    """
+    from sdbench.leaderboard import NEAR_ZERO
+
+    primary = results["primary_metric"]
+    mean = (results["metrics"].get(primary) or {}).get("mean")
+    if mean is None or abs(mean) >= NEAR_ZERO:
+        return None
+    found = (results.get("format") or {}).get("segments_found_per_expected")
+    return (f"{primary} = {mean:.4f} over the whole test split: on a board this run (and any other like it) ranks "
+            f"by noise. Segments found per expected: {'n/a' if found is None else f'{found:.2f}'} (below 1: the "
+            "outputs miss the segment labels the task asks for). Read a few outputs (outputs.jsonl), check that "
+            "the model sees the image and follows the prompt, or compare on another metric")
 
 
 def aggregate(scores, seed: int = 0) -> dict[str, Any]:

@@ -13,24 +13,28 @@ the per-segment and holistic rewards, format statistics, the response) and `summ
 split, means overall, by K and by segment position, format compliance; the prediction report: invalid /
 duplicate / unknown / missing ids, counted and listed; provenance: task name, version, content hash,
 predictions hash, sdbench version, git sha). The same scoring path serves `sdbench eval` and the trainer's
-rewards.
+rewards. With `--model-name NAME` it also writes `results.json` (the schema `sdbench eval` writes, method
+'external'), so your model goes on a board beside the trained baselines:
+
+    sdbench score --task runs/mp --predictions mine.jsonl --split test --model-name my-vlm --out leaderboards/results/my-vlm
+    sdbench leaderboard
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from sdbench.atomic import write_atomic
 from sdbench.configs import ScoreConfig
 from sdbench.errors import SdbenchError
 from sdbench.predictions import read_predictions
 from sdbench.provenance import provenance
+from sdbench.results import write_results
 from sdbench.scoring import Scorer
 from sdbench.summary import summarize
 from sdbench.task import load_task
@@ -41,7 +45,7 @@ BATCH = 256
 
 
 def score(cfg: ScoreConfig) -> dict[str, Any]:
-    from tqdm.auto import tqdm
+    from sdbench.progress import progress
 
     data = load_task_data(cfg.task)
     spec = load_task(data.task_name)
@@ -68,8 +72,12 @@ def score(cfg: ScoreConfig) -> dict[str, Any]:
             print(f"note: split {split!r} ({len(corpora[split])} examples) has no prediction; not scored "
                   "(--split all scores it, with empty responses)", file=sys.stderr)
 
+    if cfg.model_name is not None and len(chosen) != 1:
+        raise SdbenchError(f"--model-name: a board row is one split, and {len(chosen)} splits would be scored "
+                           f"({', '.join(chosen)}); pass --split test (or the split your predictions answer)")
     rows: list[dict[str, Any]] = []
     splits: dict[str, Any] = {}
+    by_split: dict[str, list] = {}
     scorer = None
     for split in chosen:
         corpus = corpora[split]
@@ -79,11 +87,12 @@ def score(cfg: ScoreConfig) -> dict[str, Any]:
                                f"(its ids look like {corpus[0].id!r})")
         scorer = Scorer(spec, source, corpus, metrics=tuple(cfg.metrics) or None)
         scores = []
-        for start in tqdm(range(0, len(examples), BATCH), desc=f"scoring {split}", unit="batch", file=sys.stderr,
-                          disable=True if len(examples) <= BATCH else None):
+        for start in progress(range(0, len(examples), BATCH), desc=f"scoring {split}", unit="batch",
+                              disable=len(examples) <= BATCH):
             batch = examples[start:start + BATCH]
             scores.extend(scorer.score(batch, [found.get(ex.id, "") for ex in batch]))
         rows += [{"split": split, **s.to_dict()} for s in scores]
+        by_split[split] = scores
         splits[split] = {"num_missing_predictions": sum(ex.id not in found for ex in corpus), **summarize(scores)}
     assert scorer is not None
     summary = {
@@ -101,11 +110,50 @@ def score(cfg: ScoreConfig) -> dict[str, Any]:
     }
     out = cfg.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "scores.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    _write_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / "scores.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(format_summary(summary))
     print(f"wrote {out}/scores.jsonl and summary.json")
+    if cfg.model_name is not None:
+        (split,) = chosen
+        path = write_results(out / "results.json", board_results(cfg, summary, split, by_split[split]))
+        print(f"wrote {path}: put its folder under a leaderboard's --results (e.g. leaderboards/results/) and run "
+              "`sdbench leaderboard`")
     return summary
+
+
+def board_results(cfg: ScoreConfig, summary: dict[str, Any], split: str, scores: list) -> dict[str, Any]:
+    """A results file (sdbench.results schema) for the scores of one split: method 'external', the model named
+    by --model-name, no training, decoding unknown (the outputs were made elsewhere); per-example values in
+    scores.jsonl (its `outputs`), so `sdbench compare` can pair it with other runs."""
+    from sdbench.evaluate import aggregate
+    from sdbench.results import SCHEMA_VERSION as RESULTS_SCHEMA
+
+    task = summary["task"]
+    run_id = f"{task['name']}-{_safe(cfg.model_name)}-external-seed{cfg.seed}"
+    return {
+        "schema_version": RESULTS_SCHEMA, "run_id": run_id,
+        "task": {"name": task["name"], "version": task["version"], "source": task["source"], "split": split,
+                 "content_hash": task["content_hash"], "folder": task["folder"],
+                 "num_examples": len(scores), "segments": []},
+        "model": {"name": cfg.model_name, "checkpoint": None, "checkpoint_hash": None},
+        "method": "external", "seed": cfg.seed, "train": None,
+        "decoding": {"greedy": None, "temperature": None, "max_new_tokens": None, "num_samples": 1},
+        "primary_metric": summary["primary_metric"], "reward": summary["reward"],
+        "holistic_reward": summary["holistic_reward"], "metrics_unavailable": summary["metrics_unavailable"],
+        **aggregate(scores, seed=cfg.seed),
+        "diagnostics": None,
+        "notes": [f"scored by `sdbench score` from {Path(cfg.predictions).name} (sha256 "
+                  f"{summary['predictions']['sha256'][:12]}); {summary['splits'][split]['num_missing_predictions']} "
+                  f"example(s) without a prediction ({cfg.missing})"],
+        "outputs": "scores.jsonl", "eval_config": summary["config"], "seconds": None,
+        "provenance": summary["provenance"],
+    }
+
+
+def _safe(name: str) -> str:
+    """A model name as a run-id part: letters, digits, '.', '_', '-' (others as '-')."""
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip("-") or "model"
 
 
 def _chosen_splits(cfg: ScoreConfig, corpora: dict[str, list], found: dict[str, str]) -> list[str]:
@@ -147,8 +195,3 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -57,7 +56,7 @@ def sft_steps(policy, examples: Sequence[Example], steps: int, batch_size: int, 
 
 def sft(cfg: TrainConfig) -> Path:
     """SFT `cfg.model` on `cfg.task` for `cfg.steps` steps of `cfg.micro_batch_size` examples."""
-    from tqdm.auto import tqdm
+    from sdbench.progress import progress
 
     from sdbench.checkpoint import save_checkpoint
     from sdbench.rl.trainer import setup_run
@@ -77,7 +76,7 @@ def sft(cfg: TrainConfig) -> Path:
                    "content_hash": data.manifest["content_hash"]}
     log.write_run_info({"config": config_record, "model": policy.name, "num_train_examples": len(examples),
                         "task": task_record})
-    bar = tqdm(total=cfg.steps, initial=start, desc=f"sft {spec.name}", unit="step", file=sys.stderr)
+    bar = progress(total=cfg.steps, initial=start, desc=f"sft {spec.name}", unit="step")
 
     def on_step(step: int, metrics: dict) -> None:
         log.log(step + 1, metrics)

@@ -55,7 +55,8 @@ def train(cfg: TrainConfig) -> Path:
 
 
 def _train_rl(cfg: TrainConfig) -> Path:
-    from tqdm.auto import tqdm
+    from sdbench.progress import progress
+    from sdbench.progress import write as progress_write
 
     from sdbench.checkpoint import load_trainer_state, save_checkpoint
     from sdbench.run_log import RunLog
@@ -81,15 +82,15 @@ def _train_rl(cfg: TrainConfig) -> Path:
     log = RunLog(run_dir, tensorboard=cfg.tensorboard, resume_step=start)
     log.write_run_info({"config": config_record, **provenance_record, "model": policy.name,
                         "num_train_examples": len(examples)})
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"{cfg.method} {spec.name}",
-               unit="step", file=sys.stderr)
+    bar = progress(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"{cfg.method} {spec.name}",
+                   unit="step")
     zero_run = 0  # consecutive steps whose advantages were all 0
     for step in bar:
         metrics = train_step(cfg, step, policy, reference, backend, params, scorer, examples, optimizer, scheduler)
         log.log(step + 1, metrics)
         zero_run = zero_run + 1 if metrics["advantage/zero_fraction"] == 1.0 else 0
         if zero_run and zero_run % ZERO_ADVANTAGE_STEPS == 0:
-            tqdm.write(zero_advantage_warning(step + 1, zero_run, metrics, scorer.reward), file=sys.stderr)
+            progress_write(zero_advantage_warning(step + 1, zero_run, metrics, scorer.reward))
         bar.set_postfix(reward=f"{metrics['reward/holistic']:.3f}", loss=f"{metrics['loss']:.4f}")
         if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
             save_checkpoint(run_dir, step + 1, policy.model, policy.processor, optimizer, scheduler,

@@ -268,3 +268,26 @@ def test_show_prints_examples_and_writes_contact_sheet(tmp_path, capsys):
     from PIL import Image
     with Image.open(folder / "contact_sheet_test.png") as sheet:
         assert sheet.width == 1400 and sheet.height > 20
+
+
+def test_a_build_loads_with_datasets_has_a_card_and_logs_its_progress(tmp_path, capsys, monkeypatch):
+    """Not on a terminal (a log file, CI): progress comes as plain lines, the write and hash phases included;
+    data/ opens with `datasets.load_from_disk`; README.md is a dataset card that names the content hash."""
+    import datasets
+
+    monkeypatch.setenv("SDBENCH_PROGRESS_S", "0")
+    folder = build_task(BuildTaskConfig(task="toy", segments=(1, 2, 3), n_train=12, n_test=5, seed=0,
+                                        out=tmp_path / "a"))
+    err = capsys.readouterr().err
+    assert "build toy/synthetic train: 12/12 ex (100 %)" in err and "done" in err
+    assert "build toy/synthetic train: 12 examples made; writing them" in err
+    assert "build toy/synthetic: hashing the stored files" in err
+    splits = datasets.load_from_disk(str(folder / "data"))
+    assert sorted(splits) == ["test", "train"] and splits["train"].num_rows == 12 and splits["test"].num_rows == 5
+    manifest = load_task_data(folder, verify=True).manifest
+    assert splits["train"][0]["id"] == next(load_task_data(folder).examples("train")).id
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\npretty_name: sdbench toy v1 (synthetic)")
+    assert manifest["content_hash"] in card and "| train | 12 | K=1: 4, K=2: 4, K=3: 4 | 0 |" in card
+    assert "sdbench build-task toy --source synthetic --segments 1,2,3 --n-train 12 --n-test 5 --seed 0" in card
+    assert _build(tmp_path / "a") == folder  # the card and dataset_dict.json do not stop the build being reused

@@ -180,9 +180,19 @@ def test_score_references_at_the_top_and_empty_at_the_bottom_on_both_splits(sour
         assert row["segment_rewards"] == [0.0] * row["num_segments"] and row["holistic_reward"] == 0.0
         assert all(v in (None, 0.0) for v in row["metrics"].values()), row["id"]
 
-    _run("score", "--task", folder, "--predictions", refs, "--out", tmp_path / "test", "--split", "test",
-         *metrics)
-    assert list(json.loads((tmp_path / "test" / "summary.json").read_text())["splits"]) == ["test"]
+    _run("score", "--task", folder, "--predictions", refs, "--out", tmp_path / "board" / "refs", "--split", "test",
+         "--model-name", "references", *metrics)
+    test = json.loads((tmp_path / "board" / "refs" / "summary.json").read_text())["splits"]
+    assert list(test) == ["test"]
+    # the scores go on a board beside other runs: the references rank first, the empty responses last
+    _run("score", "--task", folder, "--predictions", empty, "--out", tmp_path / "board" / "empty", "--split", "test",
+         "--model-name", "empty", *metrics)
+    board_out, _ = _run("leaderboard", "--results", tmp_path / "board", "--out", tmp_path / "boards", "--format", "csv")
+    primary = summary["primary_metric"]
+    lines = [line.split(",") for line in board_out.splitlines() if f",{primary}," in line and ",all," in line]
+    assert [line[5] for line in lines] == ["empty", "references"]      # rows (sorted by model in the CSV)
+    means = {line[5]: float(line[9]) for line in lines}
+    assert means["references"] == pytest.approx(test["test"]["metrics"][primary], rel=1e-5) and means["empty"] == 0.0
 
 
 @pytest.mark.parametrize("source", list(SOURCES))

@@ -69,3 +69,27 @@ def test_score_bad_inputs_are_one_line_errors(built, tmp_path, capsys):
     path = _write(tmp_path / "p.jsonl", [{"id": "nope", "response": "x"}])
     assert main(["score", "--task", str(data.folder), "--predictions", str(path), "--missing", "skip"]) == 2
     assert "no prediction matches" in capsys.readouterr().err
+
+
+def test_scores_go_on_a_board(built, tmp_path):
+    """--model-name writes a results file of the eval schema, with the per-example values beside it: the
+    leaderboard ranks it with the run's own example interval."""
+    from sdbench.leaderboard import LeaderboardConfig, leaderboard
+
+    data = built("multipanel")
+    examples = list(data.examples("test"))
+    perfect = _write(tmp_path / "perfect.jsonl", [{"id": ex.id, "response": ex.holistic_reference} for ex in examples])
+    half = _write(tmp_path / "half.jsonl", [{"id": ex.id, "response": ex.holistic_reference if i % 2 else ""}
+                                            for i, ex in enumerate(examples)])
+    for name, path in (("perfect", perfect), ("half", half)):
+        assert main(["score", "--task", str(data.folder), "--predictions", str(path), "--split", "test",
+                     "--model-name", name, "--out", str(tmp_path / "results" / name)]) == 0
+    results = json.loads((tmp_path / "results" / "perfect" / "results.json").read_text())
+    assert results["method"] == "external" and results["model"]["name"] == "perfect" and results["train"] is None
+    assert results["task"]["content_hash"] == data.manifest["content_hash"] and results["outputs"] == "scores.jsonl"
+    (board,) = leaderboard(LeaderboardConfig(results=tmp_path / "results", out=tmp_path / "boards", format="csv"))
+    cells = board.cells[(board.cells["metric"] == "fact_f1") & (board.cells["k"] == "all")].set_index("model")
+    assert cells.loc["perfect", "mean"] == 1.0
+    assert cells.loc["half", "mean"] == pytest.approx(sum(i % 2 for i in range(len(examples))) / len(examples))
+    assert cells.loc["half", "interval"] == "examples"  # one seed: its bootstrap CI over examples
+    assert cells.loc["half", "ci_low"] < cells.loc["half", "mean"] < cells.loc["half", "ci_high"]

@@ -106,7 +106,8 @@ def test_a_missing_or_truncated_data_file_is_one_line(data, tmp_path, capsys, da
 def test_the_check_reads_only_the_splits_asked_for(data, tmp_path):
     folder = _copy_build(data, tmp_path)
     manifest = load_task_data(folder).manifest
-    assert sorted(manifest["files"]) == sorted(f"data/test/{p.name}" for p in (folder / "data" / "test").iterdir())
+    assert sorted(manifest["files"]) == sorted(["data/dataset_dict.json",  # for datasets.load_from_disk(data/)
+                                                *(f"data/test/{p.name}" for p in (folder / "data" / "test").iterdir())])
     load_task_data(folder).check(["train"])  # the build has no train data: nothing to read
     (folder / "data" / "test" / "state.json").unlink()
     with pytest.raises(SdbenchError, match="state.json: missing"):
