@@ -52,9 +52,11 @@ def format_example(ex: Example, width: int = 110) -> str:
 
 def contact_sheet(examples: list[Example]):
     """One row per example: its image(s) on the left, its labelled segment references on the right."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
-    font = ImageFont.load_default(size=14)
+    from sdbench.figures import pil_font
+
+    font = pil_font(14)  # DejaVu Sans: PIL's built-in default lacks glyphs such as "–"
     rows = []
     for ex in examples:
         thumbs = [_thumb(img) for img in ex.images]

@@ -287,6 +287,7 @@ def plot_misattribution(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from sdbench.figures import save_figure
     from sdbench.rl.diagnostics import theoretical_misattribution
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -315,7 +316,7 @@ def plot_misattribution(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_title("Credit misattribution vs K (95 % CI over seeds)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, Path(path).with_suffix(""), dpi=120)  # .png, .svg, .pdf
     plt.close(fig)
 
 
@@ -324,6 +325,8 @@ def plot_steps(rows: list[dict[str, Any]], cfg: SimulateConfig, path: Path) -> N
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from sdbench.figures import save_figure
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, method in enumerate(cfg.methods):
@@ -342,7 +345,7 @@ def plot_steps(rows: list[dict[str, Any]], cfg: SimulateConfig, path: Path) -> N
     ax.set_title("Steps to target vs K (95 % CI over seeds)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, Path(path).with_suffix(""), dpi=120)  # .png, .svg, .pdf
     plt.close(fig)
 
 
@@ -351,6 +354,8 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], cfg: SimulateConfig, 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from sdbench.figures import save_figure
 
     ks = list(curves)
     fig, axes = plt.subplots(1, len(ks), figsize=(3.2 * len(ks), 3.2), sharey=True, squeeze=False)
@@ -363,7 +368,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], cfg: SimulateConfig, 
     axes[0][0].set_ylabel("E[R] (mean over seeds)")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, Path(path).with_suffix(""), dpi=110)  # .png, .svg, .pdf
     plt.close(fig)
 
 
@@ -372,6 +377,8 @@ def plot_lambda(rows: list[dict[str, Any]], cfg: SimulateConfig, path: Path) -> 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from sdbench.figures import save_figure
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for i, outside in enumerate(cfg.outside_rules):
@@ -394,7 +401,7 @@ def plot_lambda(rows: list[dict[str, Any]], cfg: SimulateConfig, path: Path) -> 
     fig.suptitle(f"Entangled segments: K={cfg.entangled_segments}, shared weight w={cfg.shared_weight:g} "
                  f"(judged in {cfg.shared_in}), c={cfg.entangled_corr:g}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, Path(path).with_suffix(""), dpi=120)  # .png, .svg, .pdf
     plt.close(fig)
 
 

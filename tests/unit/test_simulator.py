@@ -189,8 +189,10 @@ def test_simulate_writes_its_files(tmp_path, capsys):
                          max_steps=15, lambdas=(0.0, 1.0), outside_rules=("zero",), methods=("grpo", "sd-grpo"))
     results = simulate(cfg)
     names = {p.name for p in (tmp_path / "sim").iterdir()}
-    assert names == {"simulate.json", "simulate.csv", "misattribution_vs_k.png", "steps_to_target_vs_k.png",
-                     "learning_curves.png", "lambda_sweep.png"}
+    plots = ("misattribution_vs_k", "steps_to_target_vs_k", "learning_curves", "lambda_sweep")
+    assert names == {"simulate.json", "simulate.csv", *(f"{p}.{fmt}" for p in plots for fmt in ("png", "svg", "pdf"))}
+    assert (tmp_path / "sim" / "lambda_sweep.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "<svg" in (tmp_path / "sim" / "lambda_sweep.svg").read_text()[:2000]
     saved = json.loads((tmp_path / "sim" / "simulate.json").read_text())
     assert saved["seeds"] == [0, 1] and saved["provenance"]["sdbench_version"]
     assert saved["config"]["out"] == str(tmp_path / "sim")
