@@ -12,7 +12,7 @@ variance. The verdict reads the seed interval when there are at least two seeds,
 Writes OUT/comparison.json (a list of rows, one per task x metric x K, 'all' last; keys below),
 OUT/comparison.md and OUT/comparison.csv; prints the table. A row:
 
-    {"task", "version", "model", "metric", "K", "baseline", "treatment", "<baseline>", "<treatment>",
+    {"task", "version", "source", "split", "model", "metric", "K", "baseline", "treatment", "<baseline>", "<treatment>",
      "difference", "ci_low", "ci_high", "n_seeds", "seeds", "per_seed_difference", "n_examples",
      "example_ci_low", "example_ci_high", "verdict"}
 
@@ -76,9 +76,10 @@ def compare(cfg: CompareConfig) -> list[dict[str, Any]]:
 
 
 def comparison_rows(runs: list, baseline: str, treatment: str, metrics: tuple[str, ...] = (),
-                    task: str | None = None) -> list[dict[str, Any]]:
+                    task: str | None = None, notes: list[str] | None = None) -> list[dict[str, Any]]:
     """The rows of `treatment` against `baseline` for every (task, version, source, split, model) group of
-    `runs` (leaderboard.Run) holding both methods, paired by seed; metrics: default the primary metric."""
+    `runs` (leaderboard.Run) holding both methods, paired by seed; metrics: default the primary metric. A group
+    whose methods share no seed is left out with a note (appended to `notes`, else printed)."""
     groups: dict[tuple, dict[str, dict[int, Any]]] = {}
     for run in runs:
         r = run.results
@@ -87,19 +88,24 @@ def comparison_rows(runs: list, baseline: str, treatment: str, metrics: tuple[st
         key = (r["task"]["name"], r["task"]["version"], r["task"]["source"], r["task"]["split"], r["model"]["name"])
         groups.setdefault(key, {}).setdefault(r["method"], {})[r["seed"]] = run
     rows: list[dict[str, Any]] = []
-    for (name, version, _, _, model), by_method in sorted(groups.items()):
+    for (name, version, source, split, model), by_method in sorted(groups.items()):
         if baseline not in by_method or treatment not in by_method:
             continue
         base, treat = by_method[baseline], by_method[treatment]
         seeds = sorted(set(base) & set(treat))
         if not seeds:
-            print(f"note: {name} v{version}: {baseline} has seeds {sorted(base)}, {treatment} has "
-                  f"{sorted(treat)}; no seed is in both, so nothing can be paired")
+            note = (f"{name} v{version}: {baseline} has seeds {sorted(base)}, {treatment} has {sorted(treat)}; no "
+                    "seed is in both, so nothing can be paired")
+            if notes is None:
+                print(f"note: {note}")
+            else:
+                notes.append(note)
             continue
         for metric in metrics or (base[seeds[0]].results["primary_metric"],):
             pairs = [(_per_example(base[s], metric), _per_example(treat[s], metric)) for s in seeds]
             for row in paired_rows(pairs, seeds, metric, baseline, treatment):
-                rows.append({"task": name, "version": version, "model": model, **row})
+                rows.append({"task": name, "version": version, "source": source, "split": split, "model": model,
+                             **row})
     return rows
 
 
@@ -182,7 +188,7 @@ def render_text(rows: list[dict[str, Any]]) -> str:
     """The rows as aligned text, one block per (task, model, metric)."""
     lines: list[str] = []
     for key, block in _blocks(rows).items():
-        task, version, model, metric = key
+        task, version, _, _, model, metric = key[:6]
         first = block[0]
         b, t = first["baseline"], first["treatment"]
         seeds = first["n_seeds"]
@@ -199,11 +205,12 @@ def render_text(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(rows: list[dict[str, Any]]) -> str:
+def render_markdown(rows: list[dict[str, Any]], level: int = 2) -> str:
+    """One table per (task, model, metric, pair) under a heading of `level`."""
     out: list[str] = []
-    for (task, version, model, metric), block in _blocks(rows).items():
+    for (task, version, _, _, model, metric, _, _), block in _blocks(rows).items():
         b, t = block[0]["baseline"], block[0]["treatment"]
-        out += [f"## {t} vs {b}: {task} v{version}, {metric}", "",
+        out += [f"{'#' * level} {t} vs {b}: {task} v{version}, {metric}", "",
                 f"Model `{model}`; {block[0]['n_seeds']} paired seed(s) {block[0]['seeds']}; interval over "
                 f"{block[0]['interval']}.", "",
                 f"| K | n | {b} | {t} | difference | 95 % CI | example CI | verdict |", "|---|---|---|---|---|---|---|---|"]
@@ -216,7 +223,7 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-CSV_FIELDS = ("task", "version", "model", "metric", "K", "baseline", "treatment", "baseline_mean", "treatment_mean",
+CSV_FIELDS = ("task", "version", "source", "split", "model", "metric", "K", "baseline", "treatment", "baseline_mean", "treatment_mean",
               "difference", "ci_low", "ci_high", "interval", "n_seeds", "n_examples", "example_ci_low",
               "example_ci_high", "verdict")
 
@@ -234,20 +241,20 @@ def render_csv(rows: list[dict[str, Any]]) -> str:
 
 def write_comparison(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     """OUT/comparison.{json,md,csv}, each written atomically."""
-    from sdbench.leaderboard import _write_atomic
+    from sdbench.atomic import write_atomic
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"comparison.json": json.dumps(rows, indent=2) + "\n", "comparison.md": render_markdown(rows),
              "comparison.csv": render_csv(rows)}
     for name, text in files.items():
-        _write_atomic(out / name, text.encode("utf-8"))
+        write_atomic(out / name, text.encode("utf-8"))
     return [out / name for name in files]
 
 
 def _blocks(rows: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
     blocks: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        blocks.setdefault((row.get("task", "?"), row.get("version", "?"), row.get("model", "?"), row["metric"]),
-                          []).append(row)
+        key = tuple(row.get(name, "?") for name in ("task", "version", "source", "split", "model"))
+        blocks.setdefault((*key, row["metric"], row["baseline"], row["treatment"]), []).append(row)
     return blocks

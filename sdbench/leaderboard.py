@@ -10,8 +10,9 @@ row is (task source, split, method, model); the files of a row are its seeds, an
 ± the half-width of a 95 % t-interval over those seeds (sdbench.stats.seed_ci), overall and per K.
 
 Written under --out, per board `<task>-v<version>`: `.md`, `.csv` (long: one line per row, metric and K)
-and `.html` (one self-contained page, sdbench.leaderboard_html), plus `plots/<board>-reward_vs_k.png`,
-`-learning_curves.png` and `-diagnostics.png` where the results hold that data.
+and `.html` (one self-contained page, sdbench.leaderboard_html), plus `plots/<board>-reward_vs_k`,
+`-learning_curves` and `-diagnostics` (sdbench.leaderboard_plots) as .png, .svg and .pdf where the results hold
+that data.
 
 Nothing is dropped silently: a file that is not a valid results file, a duplicate seed, a row mixing
 decoding settings or training configs, an unreadable learning curve: each becomes a note printed with the
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from sdbench.atomic import write_atomic
 from sdbench.errors import SdbenchError, did_you_mean, unknown_name_error
 from sdbench.results import read_results
 from sdbench.stats import seed_ci
@@ -39,8 +41,8 @@ if TYPE_CHECKING:
 ALL_K = "all"                         # the `k` of a cell over all test examples
 ROW_KEY = ("source", "split", "method", "model")
 CELL_KEY = ("task", "version", *ROW_KEY, "metric", "k")
-CURVE_METRIC = "reward/holistic"      # what the learning-curves plot shows
-MAX_RESPONSE_CHARS = 1500             # example responses are cut here on the HTML page
+NEAR_ZERO = 1e-3                      # a ranking metric below this for every row gets a note
+COMPARED = (("grpo", "sd-grpo"), ("grpo", "hybrid"), ("sd-grpo", "hybrid"))  # (baseline, treatment) on each board
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")   # task names become file names
 # training-config fields that differ between seeds of one recipe (not part of the recipe)
 BOOKKEEPING = {"seed", "out", "resume", "threads", "tensorboard", "save_every", "task", "model"}
@@ -128,6 +130,8 @@ class Board:
     """learning_curves_frame() of the runs."""
     diagnostics: pd.DataFrame
     """diagnostics_frame() of the runs."""
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    """board_comparisons(): paired method-vs-method rows per K (sdbench.compare) on each section's ranking metric."""
     notes: list[str] = field(default_factory=list)
     """Notes on this board's task: skipped files that name it, duplicates, other versions, mixing."""
     general_notes: list[str] = field(default_factory=list)
@@ -340,66 +344,52 @@ def drop_duplicate_seeds(runs: list[Run], strict: bool = False) -> tuple[list[Ru
     return sorted(kept, key=lambda r: str(r.path)), notes
 
 
-def read_examples(run: Run, num: int) -> tuple[list[dict[str, Any]], str | None]:
-    """The first `num` example outputs of a run ({id, num_segments, holistic_reward, response}), and a note
-    when its outputs JSONL (a path relative to the results file) is missing or has unreadable lines."""
-    if num <= 0:
-        return [], None
-    path = run.path.parent / run.results["outputs"]
-    if not path.is_file():
-        return [], f"outputs of run {run.run_id} not found at {path}; no example responses shown"
-    examples: list[dict[str, Any]] = []
-    bad = 0
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if len(examples) >= num:
-                break
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                bad += 1
-                continue
-            if not isinstance(record, dict) or not isinstance(record.get("response"), str):
-                bad += 1
-                continue
-            examples.append({"id": str(record.get("id", "")), "num_segments": record.get("num_segments"),
-                             "holistic_reward": record.get("holistic_reward"), "response": record["response"]})
-    return examples, (f"outputs of run {run.run_id}: {bad} unreadable line(s) before the examples shown "
-                      f"({path})" if bad else None)
-
-
 # ---- tables ---------------------------------------------------------------------------------------------
 def runs_frame(runs: list[Run]) -> pd.DataFrame:
     """Long frame, one line per (run, metric, k): task, version, source, split, method, model, seed, run_id,
-    metric, k ('all' or the K as a string), value (the run's mean over its test examples; NaN = n/a)."""
+    metric, k ('all' or the K as a string), value (the run's mean over its test examples; NaN = n/a), and
+    example_ci_low / example_ci_high (the run's 95 % bootstrap CI over its test examples; NaN when absent)."""
     import pandas as pd
 
     records = []
     for run in runs:
         base = dict(zip(("task", "version", *ROW_KEY), (run.task, run.version, *run.row)),
                     seed=run.seed, run_id=run.run_id)
-        for metric, stat in run.results["metrics"].items():
-            records.append({**base, "metric": metric, "k": ALL_K, "value": _stat_mean(stat)})
-        for k, entry in run.results["by_k"].items():
-            for metric, stat in entry["metrics"].items():
-                records.append({**base, "metric": metric, "k": str(int(k)), "value": _stat_mean(stat)})
-    columns = ["task", "version", *ROW_KEY, "seed", "run_id", "metric", "k", "value"]
-    return pd.DataFrame.from_records(records, columns=columns).astype({"value": "float64"})
+        tables = [(ALL_K, run.results["metrics"])]
+        tables += [(str(int(k)), entry["metrics"]) for k, entry in run.results["by_k"].items()]
+        for k, table in tables:
+            for metric, stat in table.items():
+                records.append({**base, "metric": metric, "k": k, "value": _stat_mean(stat),
+                                "example_ci_low": _stat_part(stat, "ci_low"),
+                                "example_ci_high": _stat_part(stat, "ci_high")})
+    columns = ["task", "version", *ROW_KEY, "seed", "run_id", "metric", "k", "value", "example_ci_low",
+               "example_ci_high"]
+    return pd.DataFrame.from_records(records, columns=columns).astype(
+        {"value": "float64", "example_ci_low": "float64", "example_ci_high": "float64"})
 
 
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
-    """Seeds -> one line per (task, version, row, metric, k): mean, ci_low, ci_high (seed_ci; None with one
-    seed), n_seeds (seeds with a value), seeds and run_ids (space-separated, by seed)."""
+    """Seeds -> one line per (task, version, row, metric, k): mean, ci_low, ci_high, interval, n_seeds (seeds with
+    a value), seeds and run_ids (space-separated, by seed).
+
+    The interval is the 95 % t-interval over seeds (interval 'seeds'); with one seed it is that run's own 95 %
+    bootstrap interval over test examples (interval 'examples': it says nothing of seed-to-seed variance), or
+    none when the file has none."""
     import pandas as pd
 
     lines = []
     for key, group in frame.groupby(list(CELL_KEY), sort=False):
         group = group.dropna(subset=["value"]).sort_values("seed")
         ci = seed_ci(group["value"].tolist())
+        interval = "seeds" if ci["n"] >= 2 else None
+        if ci["n"] == 1 and group["example_ci_low"].notna().all() and group["example_ci_high"].notna().all():
+            ci = {**ci, "ci_low": float(group["example_ci_low"].iloc[0]),
+                  "ci_high": float(group["example_ci_high"].iloc[0])}
+            interval = "examples"
         lines.append({**dict(zip(CELL_KEY, key)), "mean": ci["mean"], "ci_low": ci["ci_low"],
-                      "ci_high": ci["ci_high"], "n_seeds": ci["n"],
+                      "ci_high": ci["ci_high"], "interval": interval, "n_seeds": ci["n"],
                       "seeds": " ".join(str(s) for s in group["seed"]), "run_ids": " ".join(group["run_id"])})
-    columns = [*CELL_KEY, "mean", "ci_low", "ci_high", "n_seeds", "seeds", "run_ids"]
+    columns = [*CELL_KEY, "mean", "ci_low", "ci_high", "interval", "n_seeds", "seeds", "run_ids"]
     out = pd.DataFrame.from_records(lines, columns=columns)
     return out.astype({"mean": "float64", "ci_low": "float64", "ci_high": "float64"})
 
@@ -486,9 +476,48 @@ def build_boards(runs: list[Run], notes: list[Note], task: str | None = None,
         diagnostics, diag_notes = diagnostics_frame(board_runs)
         headline, headline_notes = _headline_metrics(board_runs, metric)
         board_cells = cells[(cells["task"] == name) & (cells["version"] == version)].reset_index(drop=True)
-        boards.append(Board(name, version, board_runs, board_cells, headline, curves, diagnostics,
-                            [*board_notes, *headline_notes, *curve_notes, *diag_notes], general))
+        board_notes.extend(near_zero_notes(board_cells, headline))
+        comparisons, comparison_notes = board_comparisons(board_runs, headline)
+        boards.append(Board(name, version, board_runs, board_cells, headline, curves, diagnostics, comparisons,
+                            [*board_notes, *headline_notes, *curve_notes, *diag_notes, *comparison_notes], general))
     return boards
+
+
+def board_comparisons(runs: list[Run], headline: dict[tuple[str, str], str]
+                      ) -> tuple[list[dict[str, Any]], list[str]]:
+    """sdbench.compare's paired rows for every pair of COMPARED methods present in a section (same model, shared
+    seeds), on the section's ranking metric; a note for each pair that cannot be compared (e.g. missing outputs)."""
+    from sdbench.compare import comparison_rows
+
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for (source, split), metric in sorted(headline.items()):
+        mine = [r for r in runs if r.row[:2] == (source, split)]
+        methods = {r.results["method"] for r in mine}
+        for baseline, treatment in COMPARED:
+            if baseline not in methods or treatment not in methods:
+                continue
+            try:
+                found = comparison_rows(mine, baseline, treatment, (metric,), notes=notes)
+            except SdbenchError as exc:
+                notes.append(f"{treatment} vs {baseline} ({source}, {split}) not compared: {exc}")
+                continue
+            rows.extend({"source": source, "split": split, **row} for row in found)
+    return rows, notes
+
+
+def near_zero_notes(cells: pd.DataFrame, headline: dict[tuple[str, str], str]) -> list[str]:
+    """A note per (source, split) whose ranking metric is ≈ 0 (|mean| < NEAR_ZERO over all K) for every row: its
+    order is noise, and the likely cause is the model, the format or the metric, not the method."""
+    notes = []
+    for (source, split), metric in sorted(headline.items()):
+        mine = cells[(cells["source"] == source) & (cells["split"] == split) & (cells["metric"] == metric)
+                     & (cells["k"] == ALL_K)]["mean"].dropna()
+        if len(mine) and (mine.abs() < NEAR_ZERO).all():
+            notes.append(f"{source} / {split}: every row scores ≈ 0 on the ranking metric {metric} (at most "
+                         f"{mine.abs().max():.4f}), so the ranking is noise; check the outputs (format, a blind or "
+                         "untrained model) or rank by another metric (--metric)")
+    return notes
 
 
 def _headline_metrics(runs: list[Run], metric: str | None) -> tuple[dict[tuple[str, str], str], list[str]]:
@@ -591,17 +620,22 @@ def metric_rows(board: Board) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def format_cell(cell: dict[str, Any] | None, num_seeds: int | None = None) -> str:
-    """'0.512 ± 0.034' (t-interval half-width); one seed: '0.512'; no value: 'n/a'; '(n=2)' when fewer seeds
-    than the row has.
+    """'0.512 ± 0.034' (half-width of the seed t-interval); one seed with its example bootstrap CI:
+    '0.512 [0.480, 0.545]†'; one seed without: '0.512'; no value: 'n/a'; '(n=2)' when fewer seeds than the row has.
 
-    >>> format_cell({"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n_seeds": 2}, 3)
+    >>> format_cell({"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n_seeds": 2, "interval": "seeds"}, 3)
     '0.500 ± 0.100 (n=2)'
+    >>> format_cell({"mean": 0.5, "ci_low": 0.45, "ci_high": 0.58, "n_seeds": 1, "interval": "examples"})
+    '0.500 [0.450, 0.580]†'
     """
     if cell is None or cell["mean"] is None or _isnan(cell["mean"]):
         return "n/a"
     text = f"{cell['mean']:.3f}"
     if cell["ci_high"] is not None and not _isnan(cell["ci_high"]):
-        text += f" ± {cell['ci_high'] - cell['mean']:.3f}"
+        if cell.get("interval") == "examples":
+            text += f" [{cell['ci_low']:.3f}, {cell['ci_high']:.3f}]{EXAMPLE_MARK}"
+        else:
+            text += f" ± {cell['ci_high'] - cell['mean']:.3f}"
     if num_seeds is not None and cell["n_seeds"] < num_seeds:
         text += f" (n={cell['n_seeds']})"
     return text
@@ -613,7 +647,9 @@ def section_title(board: Board, source: str, split: str) -> str:
 
 
 # ---- renderers ------------------------------------------------------------------------------------------
-CI_LEGEND = "mean ± half-width of the 95 % t-interval over training seeds (one results file per seed)"
+EXAMPLE_MARK = "†"
+CI_LEGEND = ("mean ± half-width of the 95 % t-interval over training seeds (one results file per seed); "
+             f"one seed: [95 % bootstrap CI over test examples]{EXAMPLE_MARK}, which leaves out seed-to-seed variance")
 
 
 def render_table(board: Board, general: bool = True) -> str:
@@ -633,6 +669,10 @@ def render_table(board: Board, general: bool = True) -> str:
         lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in table[:1]]
         lines += ["  ".join("-" * w for w in widths)]
         lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in table[1:]]
+    if board.comparisons:
+        from sdbench.compare import render_text
+
+        lines += [_plain(line) for line in render_text(board.comparisons).splitlines()]
     notes = board.all_notes if general else board.notes
     if notes:
         lines += ["", "notes:", *[f"  - {_plain(n)}" for n in notes]]
@@ -658,6 +698,13 @@ def render_markdown(board: Board, plots: dict[str, str] | None = None, general: 
             _md_table(["source", "split", "method", "model", *metrics],
                       [[r["source"], r["split"], r["method"], r["model"],
                         *[format_cell(r["cells"].get(m), r["num_seeds"]) for m in metrics]] for r in all_rows]), ""]
+    if board.comparisons:
+        from sdbench.compare import render_markdown as comparison_markdown
+
+        out += ["## Method comparisons (paired by seed)", "",
+                "difference = treatment − baseline on the same seeds and test examples; the interval is over the "
+                "paired seeds (one seed: over test examples). Also in "
+                f"`{board.name}-comparison.csv`.", "", comparison_markdown(board.comparisons, level=3)]
     if plots:
         out += ["## Plots", ""] + [f"![{_md(title)}]({path})" for title, path in plots.items()] + [""]
     out += ["## Runs", "", _md_table(["run", "method", "model", "seed", "source", "split", "sdbench", "git sha"],
@@ -670,7 +717,8 @@ def render_markdown(board: Board, plots: dict[str, str] | None = None, general: 
 
 def render_csv(boards: list[Board]) -> str:
     """Long CSV of the boards' cells: task, version, source, split, method, model, metric, headline (whether
-    the board ranks by it), k, mean, ci_low, ci_high, n_seeds, seeds, run_ids."""
+    the board ranks by it), k, mean, ci_low, ci_high, interval ('seeds', 'examples' for one seed's bootstrap CI
+    over test examples, or empty), n_seeds, seeds, run_ids."""
     import pandas as pd
 
     frames = []
@@ -713,171 +761,37 @@ def _plain(text: str) -> str:
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
-# ---- plots ----------------------------------------------------------------------------------------------
-METHOD_COLORS = {"grpo": "#1f77b4", "dr-grpo": "#17becf", "sd-grpo": "#d62728", "sd-dr-grpo": "#ff7f0e",
-                 "hybrid": "#2ca02c", "sft": "#7f7f7f", "base": "#000000", "external": "#9467bd"}
-
-
-def plot_reward_vs_k(board: Board) -> bytes | None:
-    """PNG: the headline metric vs K per row (mean over seeds, error bars = the seed CI), one panel per section."""
-    rows = [r for r in ranked_rows(board) if any(c is not None and not _isnan(c["mean"]) for c in r["by_k"].values())]
-    if not rows:
-        return None
-    sections = list(dict.fromkeys((r["source"], r["split"]) for r in rows))
-    fig, axes = _figure(len(sections))
-    for ax, section in zip(axes, sections):
-        for r in (r for r in rows if (r["source"], r["split"]) == section):
-            points = [(k, c) for k, c in r["by_k"].items() if c is not None and not _isnan(c["mean"])]
-            ks = [k for k, _ in points]
-            means = [c["mean"] for _, c in points]
-            err = [[0 if _isnan(c["ci_low"]) else c["mean"] - c["ci_low"] for _, c in points],
-                   [0 if _isnan(c["ci_high"]) else c["ci_high"] - c["mean"] for _, c in points]]
-            ax.errorbar(ks, means, yerr=err, marker="o", capsize=3, color=METHOD_COLORS.get(r["method"]),
-                        label=_label(r["method"], r["model"], len(r["seeds"])))
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted({k for r in rows for k in r["by_k"]}))
-        ax.get_xaxis().set_major_formatter("{x:.0f}")
-        ax.set_xlabel("K (segments per example)")
-        ax.set_ylabel(_mpl(board.headline[section]))
-        ax.set_title(_mpl(f"{board.task} v{board.version}: {section[0]}, {section[1]}"), fontsize=10)
-        ax.grid(alpha=0.3)
-        _legend(ax)
-    return _png(fig)
-
-
-def plot_learning_curves(board: Board) -> bytes | None:
-    """PNG: CURVE_METRIC vs training step per row: mean over seeds (thick) and each seed (thin)."""
-    curves = board.curves[board.curves["metric"] == CURVE_METRIC]
-    if curves.empty:
-        return None
-    sections = sorted({(s, sp) for s, sp in zip(curves["source"], curves["split"])})
-    fig, axes = _figure(len(sections))
-    for ax, section in zip(axes, sections):
-        mine = curves[(curves["source"] == section[0]) & (curves["split"] == section[1])]
-        for (method, model), row in mine.groupby(["method", "model"], sort=True):
-            color = METHOD_COLORS.get(method)
-            for _, seed_curve in row.groupby("seed"):
-                ax.plot(seed_curve["step"], seed_curve["value"], color=color, alpha=0.25, linewidth=0.8)
-            mean = row.groupby("step")["value"].mean()
-            ax.plot(mean.index, mean.values, color=color, linewidth=2,
-                    label=_label(method, model, row["seed"].nunique()))
-        ax.set_xlabel("training step")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_ylabel(CURVE_METRIC)
-        ax.set_title(_mpl(f"{board.task} v{board.version}: {section[0]}, {section[1]} (train)"), fontsize=10)
-        ax.grid(alpha=0.3)
-        _legend(ax)
-    return _png(fig)
-
-
-def plot_diagnostics(board: Board) -> bytes | None:
-    """PNG: each diagnostic vs K (one panel per name), one line per row (mean over seeds)."""
-    diag = board.diagnostics
-    if diag.empty:
-        return None
-    names = list(dict.fromkeys(diag["name"]))
-    fig, axes = _figure(len(names))
-    for ax, name in zip(axes, names):
-        mine = diag[diag["name"] == name]
-        for (source, split, method, model), row in mine.groupby(list(ROW_KEY), sort=True):
-            mean = row.groupby("k")["value"].mean()
-            many_sections = len({(s, sp) for s, sp in zip(diag["source"], diag["split"])}) > 1
-            label = _label(method, model, row["seed"].nunique()) + (f" [{source}, {split}]" if many_sections else "")
-            ax.plot(mean.index, mean.values, marker="o", color=METHOD_COLORS.get(method), label=_mpl(label))
-            if row["seed"].nunique() == 1 and row["ci_low"].notna().all() and row["ci_high"].notna().all():
-                band = row.groupby("k")[["ci_low", "ci_high"]].mean()  # one seed: its own 95 % CI
-                ax.fill_between(band.index, band["ci_low"], band["ci_high"], alpha=0.2,
-                                color=METHOD_COLORS.get(method))
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted(set(diag["k"])))
-        ax.get_xaxis().set_major_formatter("{x:.0f}")
-        ax.set_xlabel("K (segments per example)")
-        ax.set_title(_mpl(name), fontsize=10)
-        ax.grid(alpha=0.3)
-        _legend(ax)
-    fig.suptitle(_mpl(f"{board.task} v{board.version}: diagnostics (mean over seeds)"), fontsize=11)
-    return _png(fig)
-
-
-PLOTS = {"reward_vs_k": ("reward vs K", plot_reward_vs_k),
-         "learning_curves": ("learning curves", plot_learning_curves),
-         "diagnostics": ("diagnostics", plot_diagnostics)}
-
-
-def _figure(num_panels: int):
-    from matplotlib.figure import Figure  # object API: no pyplot state, no GUI backend
-
-    cols = min(num_panels, 2)
-    rows = math.ceil(num_panels / cols)
-    fig = Figure(figsize=(6.4 * cols, 4.8 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes[num_panels:]:
-        ax.set_visible(False)
-    return fig, list(axes[:num_panels])
-
-
-def _legend(ax) -> None:
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16))  # below the axes, never on the data
-
-
-def _png(fig) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})  # no version stamp: stable bytes
-    return buf.getvalue()
-
-
-def _label(method: str, model: str, num_seeds: int) -> str:
-    model = model if len(model) <= 40 else model[:39] + "…"
-    return _mpl(f"{method} / {model} ({num_seeds} seed{'s' if num_seeds != 1 else ''})")
-
-
-def _mpl(text: str) -> str:
-    """Text for matplotlib: '$' escaped (no mathtext from names), one printable line."""
-    return _plain(str(text)).replace("$", r"\$")
-
-
 # ---- writing --------------------------------------------------------------------------------------------
 def write_board(board: Board, out_dir: Path, examples_per_run: int = 2) -> list[Path]:
-    """Write <board>.md, .csv, .html and plots/<board>-<plot>.png (only plots with data); return the paths."""
+    """Write <board>.md, .csv, .html and plots/<board>-<plot>.{png,svg,pdf} (only plots with data); return the
+    paths."""
+    from sdbench.figures import render, save_figure
+    from sdbench.leaderboard_examples import read_examples
     from sdbench.leaderboard_html import render_html
+    from sdbench.leaderboard_plots import PLOTS
 
     out_dir = Path(out_dir)
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     pngs: dict[str, bytes] = {}
     for key, (title, plot) in PLOTS.items():
-        png = plot(board)
-        if png is not None:
-            path = out_dir / "plots" / f"{board.name}-{key}.png"
-            _write_atomic(path, png)
-            written.append(path)
-            pngs[title] = png
-    examples, example_notes = {}, []
-    for run in board.runs:
-        examples[run.run_id], note = read_examples(run, examples_per_run)
-        if note:
-            example_notes.append(note)
+        fig = plot(board)
+        if fig is not None:
+            written.extend(save_figure(fig, out_dir / "plots" / f"{board.name}-{key}"))
+            pngs[title] = render(fig, "png")
+    examples, example_notes = read_examples(board.runs, examples_per_run)
     plot_paths = {title: f"plots/{board.name}-{key}.png" for key, (title, _) in PLOTS.items() if title in pngs}
     texts = {".md": render_markdown(board, plot_paths), ".csv": render_csv([board]),
              ".html": render_html(board, pngs, examples, extra_notes=example_notes)}
+    if board.comparisons:
+        from sdbench.compare import render_csv as comparison_csv
+
+        texts["-comparison.csv"] = comparison_csv(board.comparisons)
     for suffix, text in texts.items():
         path = out_dir / f"{board.name}{suffix}"
-        _write_atomic(path, text.encode("utf-8", errors="replace"))  # lone surrogates from JSON -> '?'
+        write_atomic(path, text.encode("utf-8", errors="replace"))  # lone surrogates from JSON -> '?'
         written.append(path)
     return written
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; boards are published files
-    os.replace(tmp, path)
 
 
 # ---- small helpers --------------------------------------------------------------------------------------
@@ -897,6 +811,11 @@ def _stat_mean(stat: Any) -> float | None:
     """The mean of a {mean, ci_low, ci_high, n} entry (or a bare number); None for n/a or NaN."""
     value = stat.get("mean") if isinstance(stat, dict) else stat
     return None if value is None or _isnan(value) else float(value)
+
+
+def _stat_part(stat: Any, part: str) -> float | None:
+    value = stat.get(part) if isinstance(stat, dict) else None
+    return None if value is None or _isnan(value) or not _is_number(value) else float(value)
 
 
 def _sort_value(cell: dict[str, Any] | None) -> float:

@@ -53,16 +53,20 @@ def chromium(chromium_binary, tmp_path_factory) -> Callable[..., str]:
     """chromium(page, *flags) -> stdout of headless Chromium opening the file `page` with a fresh profile.
 
     Pass "--dump-dom" to get the DOM after the page's load (and --virtual-time-budget for any timers), or
-    "--screenshot=PATH"."""
+    "--screenshot=PATH"; `console=[]` collects the page's console messages (errors, CSP violations) into that
+    list."""
     profiles = tmp_path_factory.mktemp("chromium-profiles")
 
-    def run(page: Path, *flags: str) -> str:
+    def run(page: Path, *flags: str, console: list[str] | None = None) -> str:
         profile = profiles / str(len(list(profiles.iterdir())))
-        done = subprocess.run([chromium_binary, *FLAGS, f"--user-data-dir={profile}", *flags,
+        logging = ("--enable-logging=stderr", "--v=0") if console is not None else ()
+        done = subprocess.run([chromium_binary, *FLAGS, *logging, f"--user-data-dir={profile}", *flags,
                                Path(page).resolve().as_uri()],
                               capture_output=True, text=True, timeout=TIMEOUT_S)
         if done.returncode != 0:
             raise AssertionError(f"chromium exited {done.returncode}: {done.stderr[-2000:]}")
+        if console is not None:  # the page's console messages (errors, CSP violations, console.log)
+            console.extend(line for line in done.stderr.splitlines() if ":CONSOLE" in line)
         return done.stdout
 
     return run

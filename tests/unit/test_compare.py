@@ -89,7 +89,7 @@ def test_compare_command_pairs_seeds_and_writes_json_md_csv(tmp_path, capsys):
         assert key in by_k["all"]
     assert "| 2 | 1 | 0.100 | 0.350 |" in (tmp_path / "out" / "comparison.md").read_text()
     csv_lines = (tmp_path / "out" / "comparison.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("task,version,model,metric,K,baseline,treatment") and len(csv_lines) == 4
+    assert csv_lines[0].startswith("task,version,source,split,model,metric,K,baseline,treatment") and len(csv_lines) == 4
     assert "2 paired seed(s) [0, 1]" in capsys.readouterr().out
 
 

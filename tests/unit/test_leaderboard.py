@@ -19,7 +19,7 @@ import pytest
 
 from sdbench.errors import SdbenchError
 from sdbench.leaderboard import ALL_K, LeaderboardConfig, leaderboard
-from sdbench.leaderboard_html import CSP
+from sdbench.leaderboard_html import CSP, SCRIPT
 from tests.fixtures.leaderboard_fixture import (EVIL_MODEL, KS, METHODS, PAYLOADS, SEEDS, TASKS, make_results,
                                                 write_leaderboard_fixture)
 
@@ -108,7 +108,7 @@ def test_csv_contents(published, fixture_dir):
     _, out = published
     rows = list(csv.DictReader(io.StringIO((out / "multichart-v1.csv").read_text())))
     assert list(rows[0]) == ["task", "version", "source", "split", "method", "model", "metric", "headline", "k",
-                             "mean", "ci_low", "ci_high", "n_seeds", "seeds", "run_ids"]
+                             "mean", "ci_low", "ci_high", "interval", "n_seeds", "seeds", "run_ids"]
     assert len(rows) == len(METHODS) * 2 * (1 + len(KS))
     assert [r["k"] for r in rows[:5]] == ["all", "1", "2", "4", "8"]
     expected = by_hand(fixture_dir)
@@ -116,7 +116,7 @@ def test_csv_contents(published, fixture_dir):
         values = expected[("multichart", 1, r["method"], r["metric"], r["k"])]
         assert float(r["mean"]) == pytest.approx(sum(values) / 3, rel=1e-5)
         assert r["headline"] == str(r["metric"] == "chart_answer")
-        assert r["n_seeds"] == "3" and r["seeds"] == "0 1 2"
+        assert r["n_seeds"] == "3" and r["seeds"] == "0 1 2" and r["interval"] == "seeds"
     assert {r["model"] for r in rows if r["method"] == "hybrid"} == {EVIL_MODEL}  # CSV keeps the raw text
 
 
@@ -153,7 +153,8 @@ def test_plots_only_when_there_is_data(fixture_dir, tmp_path):
         (results).mkdir(exist_ok=True)
         (results / f"r{seed}.json").write_text(json.dumps(run))
     leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", format="csv"))
-    assert sorted(p.name for p in (tmp_path / "out" / "plots").iterdir()) == ["multichart-v1-reward_vs_k.png"]
+    assert sorted(p.name for p in (tmp_path / "out" / "plots").iterdir()) == [
+        f"multichart-v1-reward_vs_k.{fmt}" for fmt in ("pdf", "png", "svg")]
     html = (tmp_path / "out" / "multichart-v1.html").read_text()
     assert "outputs of run multichart-v1-grpo-seed0 not found" in html  # the missing outputs are noted
 
@@ -162,7 +163,7 @@ def test_writing_twice_gives_the_same_bytes(fixture_dir, tmp_path):
     for out in ("a", "b"):
         leaderboard(LeaderboardConfig(results=fixture_dir, task="multipanel", out=tmp_path / out, format="csv"))
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 6
+    assert len(files) == 4 + 3 * 3  # md, csv, html, comparison csv; 3 plots as png, svg and pdf
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
 
 
@@ -250,20 +251,33 @@ def test_fewer_seeds_one_seed_and_missing_values(tmp_path):
 
     table = render_table(board)
     grpo = next(line for line in table.splitlines() if line.startswith("grpo"))
-    assert grpo.endswith("0.377 ± 0.083  0.347 ± 0.083  0.310 (n=1)")   # K=8: one seed has a value
+    # K=8: one seed has a value; its interval is that run's bootstrap CI over test examples (marked †)
+    assert grpo.endswith("0.377 ± 0.083  0.347 ± 0.083  0.310 [0.300, 0.320]† (n=1)")
     assert "sd-grpo / default (synthetic, test) averages seeds evaluated with 2 different decoding" in table
     assert "training configs differ in: learning_rate" in table
 
 
-def test_one_seed_has_no_interval(tmp_path):
+def test_one_seed_shows_its_example_interval_and_none_without_one(tmp_path):
+    """One seed has no seed interval; the board shows the run's own bootstrap CI over test examples instead, marked
+    as such, and nothing where the file has no CI."""
     results = tmp_path / "results"
     results.mkdir()
-    (results / "a.json").write_text(json.dumps(make_results("multipanel", 1, "cider_d", "hybrid", 0, "x")))
+    run = make_results("multipanel", 1, "cider_d", "hybrid", 0, "x")
+    (results / "a.json").write_text(json.dumps(run))
     (board,) = leaderboard(LeaderboardConfig(results=results, write=False))
     from sdbench.leaderboard import ranked_rows, render_table
 
-    assert "0.517  " in render_table(board) and "±" not in render_table(board).split("\n", 1)[1]
-    assert math.isnan(ranked_rows(board)[0]["overall"]["ci_low"])
+    overall = ranked_rows(board)[0]["overall"]
+    assert overall["interval"] == "examples" and overall["ci_low"] == pytest.approx(0.507)
+    assert "0.517 [0.507, 0.527]†" in render_table(board) and "±" not in render_table(board).split("\n", 1)[1]
+    for table in [run["metrics"], *(entry["metrics"] for entry in run["by_k"].values())]:
+        for stat in table.values():
+            stat["ci_low"] = stat["ci_high"] = None
+    (results / "a.json").write_text(json.dumps(run))
+    (board,) = leaderboard(LeaderboardConfig(results=results, write=False))
+    overall = ranked_rows(board)[0]["overall"]
+    assert overall["interval"] is None and math.isnan(overall["ci_low"])
+    assert "0.517  " in render_table(board) and "†" not in render_table(board).split("\n", 1)[1]
 
 
 def test_unknown_task_metric_and_empty_folders(fixture_dir, tmp_path):
@@ -341,8 +355,9 @@ class _Collect(HTMLParser):
         self.text.append(data)
 
 
-ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "code", "em", "table",
-                "thead", "tbody", "tr", "th", "td", "figure", "img", "figcaption", "section", "pre", "ul", "li"}
+ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4", "p", "code", "em", "table",
+                "thead", "tbody", "tr", "th", "td", "figure", "img", "figcaption", "pre", "ul", "li", "div", "span",
+                "details", "summary", "label", "select", "option", "script"}
 
 
 def test_html_has_no_unescaped_model_text(published):
@@ -351,7 +366,8 @@ def test_html_has_no_unescaped_model_text(published):
     parser = _Collect()
     parser.feed(page)
     tags = {tag for tag, _ in parser.tags}
-    assert tags <= ALLOWED_TAGS, tags - ALLOWED_TAGS                  # no script, svg, iframe, a, link, base, ...
+    assert tags <= ALLOWED_TAGS, tags - ALLOWED_TAGS                  # no svg, iframe, a, link, base, ...
+    assert [tag for tag, _ in parser.tags].count("script") == 1       # the page's own script (its CSP hash)
     for tag, attrs in parser.tags:
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)
         if tag == "img":
@@ -361,7 +377,8 @@ def test_html_has_no_unescaped_model_text(published):
     assert CSP.startswith("default-src 'none'; img-src data:; style-src 'unsafe-inline'")
     head = page[:page.index("<title>")]
     assert "Content-Security-Policy" in head                           # before any content it guards
-    lowered = page.lower()
+    assert "script-src 'sha256-" in CSP and "'unsafe-inline'" not in CSP.split("script-src")[1]
+    lowered = page.replace(f"<script>{SCRIPT}</script>", "", 1).lower()      # all but the page's own script
     for needle in ("<script", "<svg", "<iframe", "<img src=x", "<body onload", "http://", "https://"):
         assert needle not in lowered, needle
     text = "".join(parser.text)
@@ -443,3 +460,45 @@ def test_diagnostics_in_the_format_diagnose_writes_reach_the_board(tmp_path):
     assert {"c_hat", "corr_holistic_segment", "segment_reward_std", "theory_at_c_hat"} <= set(frame["name"])
     leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", format="csv"))
     assert (tmp_path / "out" / "plots" / "multichart-v1-diagnostics.png").is_file()
+
+
+def test_examples_show_their_reference_and_image_from_the_task_build(tmp_path):
+    """The page shows each example response beside the example's reference and image, read from the task build
+    named in the results (when its content hash matches); otherwise a note says why not."""
+    from sdbench.build_task import build_task
+    from sdbench.configs import BuildTaskConfig
+    from sdbench.leaderboard_examples import read_examples
+    from sdbench.task_data import load_task_data
+
+    folder = build_task(BuildTaskConfig(task="multipanel", segments=(2,), n_train=0, n_test=3, out=tmp_path / "mp"),
+                        quiet=True)
+    data = load_task_data(folder)
+    examples = list(data.examples("test"))
+    results = tmp_path / "results"
+    (results / "outputs").mkdir(parents=True)
+    run = make_results("multipanel", 2, "fact_f1", "grpo", 0, "outputs/r.jsonl")
+    run["task"].update(folder=str(folder), content_hash=data.manifest["content_hash"])
+    run["metrics"] = {"fact_f1": {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 3}}
+    run["by_k"] = {"2": {"num_examples": 3, "metrics": {"fact_f1": {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6}}}}
+    run["by_position"] = {}
+    (results / "outputs" / "r.jsonl").write_text("".join(
+        json.dumps({"id": ex.id, "num_segments": 2, "holistic_reward": 0.5, "response": f"<b>answer {i}</b>"}) + "\n"
+        for i, ex in enumerate(examples)))
+    (results / "r.json").write_text(json.dumps(run))
+    (board,) = leaderboard(LeaderboardConfig(results=results, out=tmp_path / "out", examples_per_run=2,
+                                             format="csv"))
+    shown, notes = read_examples(board.runs, 2)
+    (records,) = shown.values()
+    assert [r["reference"] for r in records] == [ex.holistic_reference for ex in examples[:2]] and notes == []
+    assert all(r["image"][:8] == b"\x89PNG\r\n\x1a\n" for r in records)
+    page = (tmp_path / "out" / "multipanel-v2.html").read_text()
+    assert page.count('<details class="example">') == 2 and page.count('alt="image of example') == 2
+    assert "<h4>Reference</h4>" in page and "&lt;b&gt;answer 0&lt;/b&gt;" in page
+    assert examples[0].holistic_reference.split("\n")[0][:40] in page
+
+    run["task"]["content_hash"] = "0" * 64   # results from other data than this folder holds: not shown, noted
+    (results / "r.json").write_text(json.dumps(run))
+    (board,) = leaderboard(LeaderboardConfig(results=results, write=False))
+    shown, notes = read_examples(board.runs, 2)
+    assert all(r["reference"] is None and r["image"] is None for r in next(iter(shown.values())))
+    assert len(notes) == 1 and "holds other data" in notes[0]
