@@ -1,7 +1,12 @@
-"""Rebuild the shipped default model (sdbench/assets/default-model-v1/) from nothing, offline.
+"""Rebuild the shipped default model (sdbench/assets/<SHIPPED_NAME>/) from nothing, offline.
 
-    .venv/bin/python scripts/build_default_model.py                # ≈ 35 min on 2 CPU cores
+    .venv/bin/python scripts/build_default_model.py                # ≈ 70 min on 2 CPU cores, every phase
     .venv/bin/python scripts/build_default_model.py --out runs/dm-rebuild  # somewhere else, to compare
+    .venv/bin/python scripts/build_default_model.py --start-from OLD --phases-done 4   # continue a prefix
+
+`--start-from FOLDER --phases-done N` continues from a model that holds the first N phases of this very recipe
+(`DefaultModelSpec.phases`), e.g. the previous shipped version, whose recipe is a prefix of this one: that is how
+default-model-v2 was made from default-model-v1 (git history has its files), and the report records it.
 
 Runs `sdbench.default_model`'s recipe for `DEFAULT` (vision warm-up, SFT, warm-start report) with all CPU threads
 and writes the folder atomically, then prints the sha256 of every file for `SHIPPED_SHA256` in
@@ -27,7 +32,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=SHIPPED_DIR, help=f"target folder (default {SHIPPED_DIR})")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--start-from", type=Path, default=None,
+                        help="a model folder holding the first --phases-done phases of the recipe")
+    parser.add_argument("--phases-done", type=int, default=0, help="phases already in --start-from")
     args = parser.parse_args()
+    if (args.start_from is None) != (args.phases_done == 0):
+        parser.error("--start-from and --phases-done go together")
     import torch
 
     if args.threads:
@@ -35,7 +45,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=args.out.parent))
     try:
-        report = _build(DEFAULT, staging, quiet=False)
+        start = None if args.start_from is None else (args.start_from, args.phases_done)
+        report = _build(DEFAULT, staging, quiet=False, start=start)
         report["threads"] = torch.get_num_threads()
         (staging / "warmstart.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         if args.out.exists():

@@ -1,7 +1,7 @@
 """The embedded default policy: a small Qwen2.5-VL that sees, shipped with sdbench (and rebuildable offline).
 
 RL needs a policy that is imperfect but far from random, and that reads the image. `default_model()` returns the
-shipped weights (`sdbench/assets/default-model-v1/`, safetensors, their sha256 checked on every load against
+shipped weights (`sdbench/assets/default-model-v2/`, safetensors, their sha256 checked on every load against
 `SHIPPED`): greedy decoding and training on CPUs of one kind then start from the same bytes on every machine.
 Without them (a checkout that dropped the assets, or another `DefaultModelSpec`) it builds the model into the
 cache, as `scripts/build_default_model.py` does to make the shipped ones:
@@ -10,10 +10,11 @@ cache, as `scripts/build_default_model.py` does to make the shipped ones:
     2. train a byte-level BPE tokenizer on their prompts and references
     3. build a random-weight Qwen2.5-VL of `hidden_size` x `num_layers` (vision tower 96 x 2, 224 px images,
        at most 64 vision tokens per image)
-    4. vision warm-up (sdbench.vision_warmup): the vision tower learns to name the colour, shape, size and grid
-       cell of the multipanel object under each vision token, from the generator's scene graphs
-    5. SFT on the holistic references of all three tasks (`sft_steps` steps of `sft_batch` examples)
-    6. the warm-start report (`warmstart_report`): greedy outputs on held-out synthetic test examples per task
+    4. run `phases` in order: the vision warm-up (sdbench.vision_warmup: the vision tower learns to name the
+       colour, shape, size and grid cell of the multipanel object under each vision token, from the generator's
+       scene graphs), then SFT phases with the vision tower frozen: alignment on multipanel after a short prompt,
+       instruction on every task with its own prompts, instruction on one task
+    5. the warm-start report (`warmstart_report`): greedy outputs on held-out synthetic test examples per task
        and K, scored with each task's reward, beside the same prompts with every image swapped for another
        example's (the control: a policy that reads the image loses reward when the image is wrong)
 
@@ -41,6 +42,14 @@ from sdbench.errors import SdbenchError
 from sdbench.provenance import provenance
 
 
+PHASES = ("vision", "align-k1", "align", "instruct")
+V1_PHASES = (("vision", 1500), ("align-k1", 1500), ("align", 1500), ("instruct", 800))
+"""default-model-v1's recipe."""
+V2_PHASES = (*V1_PHASES, ("align", 1500), ("instruct", 1500), ("instruct:multipanel", 500), ("instruct", 300))
+"""default-model-v2's: v1's, then alignment again, a longer instruction stage, instruction on the RL task, and a
+short one on every task to bring the other tasks' formats back (README, "The embedded default model", says why)."""
+
+
 @dataclass(frozen=True)
 class DefaultModelSpec:
     arch: str = "qwen2_5_vl"
@@ -59,16 +68,15 @@ class DefaultModelSpec:
     CPU RL can afford (`sdbench pipeline` builds its multipanel task with the same options)."""
     n_train: int = 3000
     """Synthetic train examples per task (tokenizer corpus and SFT data)."""
-    vision_warmup_steps: int = 1500
+    phases: tuple[tuple[str, int], ...] = V2_PHASES
+    """The recipe, in order: (kind, steps) with kind one of PHASES. `vision` trains the vision tower alone (and
+    freezes it after); `align-k1` / `align`: alignment SFT (LLaVA's stage 1) on multipanel references after the
+    short prompt ALIGN_PROMPT, K = 1 only / every K; `instruct`: SFT on every task with its own prompts;
+    `instruct:<task>`: the same on one task (e.g. the task RL trains on, last, so it gets the final steps). A short
+    prompt puts ~30 tokens between the answer and the image instead of ~250, so the decoder learns to read the
+    vision tokens in far fewer (and ~3x cheaper) steps."""
     vision_warmup_batch: int = 16
     vision_warmup_learning_rate: float = 2e-3
-    align_steps: tuple[int, ...] = (1500, 1500)
-    """Alignment SFT (LLaVA's stage 1, the vision tower frozen from here on): multipanel references after the
-    short prompt ALIGN_PROMPT, first on K = 1 only, then on every K (steps of each phase). A short prompt puts
-    ~30 tokens between the answer and the image instead of ~250, so the decoder learns to read the vision tokens
-    in far fewer (and ~3x cheaper) steps."""
-    sft_steps: int = 800
-    """Instruction SFT: every task with its own prompts."""
     sft_batch: int = 8
     sft_learning_rate: float = 2e-3
     sft_warmup_steps: int = 30
@@ -77,18 +85,26 @@ class DefaultModelSpec:
     options and size, so `sdbench pipeline` recomputes this very report)."""
     seed: int = 0
 
+    def __post_init__(self):
+        bad = [kind for kind, _ in self.phases
+               if kind not in PHASES and not (kind.startswith("instruct:") and kind[len("instruct:"):] in self.tasks)]
+        if bad or any(steps < 0 for _, steps in self.phases):
+            raise SdbenchError(f"DefaultModelSpec.phases: kinds must be {PHASES} with steps >= 0, got {self.phases}")
+        if any(kind == "vision" for kind, _ in self.phases[1:]):
+            raise SdbenchError("DefaultModelSpec.phases: `vision` can only come first (the tower is frozen after it)")
+
 
 DEFAULT = DefaultModelSpec()
 CODE_FILES = ("tiny_vlm.py", "vision_warmup.py", "rl/sft.py", "chat_inputs.py", "default_model.py")
 ALIGN_PROMPT = "Describe the {num_segments} panels."
-SHIPPED_NAME = "default-model-v1"
+SHIPPED_NAME = "default-model-v2"
 """The shipped default's versioned name: results and boards name `--model default` by it."""
 SHIPPED_DIR = Path(__file__).resolve().parent / "assets" / SHIPPED_NAME
 SHIPPED_SHA256 = {
     "chat_template.jinja": "12eb1aa76536cadea0a91d2768c864e879662e2f477c93aad11b85510fa046ea",
     "config.json": "b5d26ab419af2893d92293a0b6867fd787c6134cb1265764d6cd70cc34aa4f90",
     "generation_config.json": "49c04b610e868e7172f22f85b7645f7df571690cdea920ba4025c032f254f66c",
-    "model.safetensors": "dec7141f4bcb6f42d70a7a188d3950de604e7ebf17402ba73842019fde24b6a6",
+    "model.safetensors": "5c060782e8ca47a873c477de144a85a3e97586fd4967da10b89826e6d108d2c1",
     "processor_config.json": "669ae91b4a0d0ecb30f2a7d5453dd687b772ed865389f4efa43f61620629a4f5",
     "tiny_vlm.json": "ec6d0b259dc7e9bc57e3ed29364431e12768ec3feaa56f0bebc361b080e06f5e",
     "tokenizer.json": "39d8bf2e32a75f25a4e6595013ce8fe908500168048c49d06e251f2b77188de0",
@@ -169,7 +185,10 @@ def default_model(spec: DefaultModelSpec = DEFAULT, quiet: bool = False) -> Path
     return folder
 
 
-def _build(spec: DefaultModelSpec, out: Path, quiet: bool) -> dict[str, Any]:
+def _build(spec: DefaultModelSpec, out: Path, quiet: bool, start: tuple[Path, int] | None = None) -> dict[str, Any]:
+    """Run `spec`'s recipe into `out`; `start` = (folder, n): continue from the model in `folder`, which holds the
+    result of the first n phases of this very recipe (e.g. the previous shipped version, whose recipe is a prefix
+    of this one), instead of building those again."""
     import torch
     from transformers.utils import logging as hf_logging
 
@@ -185,38 +204,57 @@ def _build(spec: DefaultModelSpec, out: Path, quiet: bool) -> dict[str, Any]:
     say(f"building the default model ({spec.arch} {spec.hidden_size}x{spec.num_layers}) into {out.parent}; "
         "this happens once")
     folders = build_spec_tasks(spec)
-    train = [ex for folder in folders.values() for ex in load_task_data(folder).examples("train")]
-    tokenizer = train_tokenizer(corpus_texts(train), spec.vocab_size, spec.arch)
-    torch.manual_seed(spec.seed)
-    build_tiny_vlm(spec.arch, tokenizer, out, hidden_size=spec.hidden_size, num_layers=spec.num_layers,
-                   vision=VisionTower(hidden_size=spec.vision_hidden_size, num_layers=spec.vision_layers),
-                   image_size=spec.image_size, seed=spec.seed, overwrite=True)
+    by_task = {task: list(load_task_data(folder).examples("train")) for task, folder in folders.items()}
+    train = [ex for examples in by_task.values() for ex in examples]
+    done = 0
+    if start is None:
+        tokenizer = train_tokenizer(corpus_texts(train), spec.vocab_size, spec.arch)
+        torch.manual_seed(spec.seed)
+        build_tiny_vlm(spec.arch, tokenizer, out, hidden_size=spec.hidden_size, num_layers=spec.num_layers,
+                       vision=VisionTower(hidden_size=spec.vision_hidden_size, num_layers=spec.vision_layers),
+                       image_size=spec.image_size, seed=spec.seed, overwrite=True)
+    else:
+        folder, done = start
+        for path in Path(folder).iterdir():
+            if path.is_file() and path.name != "warmstart.json":
+                shutil.copy2(path, out / path.name)
+        say(f"  continuing from {folder}: phases 1-{done} of the recipe are in it")
     policy = load_policy(str(out))
     panels = [ex for ex in train if "scene_graphs" in ex.meta]
-    say(f"  tokenizer + model built ({time.perf_counter() - t0:.0f}s); vision warm-up: {spec.vision_warmup_steps} "
-        f"steps of {spec.vision_warmup_batch} multipanel images")
-    history: list[dict] = []
-
-    def on_vision_step(step: int, metrics: dict) -> None:
-        history.append(metrics)
-        if (step + 1) % 250 == 0 or step + 1 == spec.vision_warmup_steps:
-            window = history[-250:]
-            say(f"  vision step {step + 1}/{spec.vision_warmup_steps}: " + ", ".join(
-                f"{k.split('/')[-1]} {sum(h[k] for h in window) / len(window):.3f}" for k in metrics)
-                + f" ({time.perf_counter() - t0:.0f}s)")
-
-    vision_warmup(policy, panels, int(task_options(spec, "multipanel").get("panel_size", 128)),
-                  spec.vision_warmup_steps, spec.vision_warmup_batch, spec.vision_warmup_learning_rate, spec.seed,
-                  on_step=on_vision_step)
-    for parameter in policy.model.model.visual.parameters():
-        parameter.requires_grad_(False)
     short = [dataclasses.replace(ex, prompt=ALIGN_PROMPT.format(num_segments=ex.num_segments)) for ex in panels]
-    phases = [("alignment SFT, K=1, short prompt", [ex for ex in short if ex.num_segments == 1], spec.align_steps[0]),
-              *(("alignment SFT, every K, short prompt", short, steps) for steps in spec.align_steps[1:]),
-              (f"instruction SFT, {len(spec.tasks)} tasks, their prompts", train, spec.sft_steps)]
+    data = {"align-k1": ("alignment SFT, K=1, short prompt", [ex for ex in short if ex.num_segments == 1]),
+            "align": ("alignment SFT, every K, short prompt", short),
+            "instruct": (f"instruction SFT, {len(spec.tasks)} tasks, their prompts", train)}
+    history: list[dict] = []
     losses: list[float] = []
-    for phase, (name, examples, steps) in enumerate(phases):
-        say(f"  {name}: {steps} steps of {spec.sft_batch} on {len(examples)} examples")
+    sft_index = 0  # the seed of an SFT phase: spec.seed + its index among the SFT phases
+    for number, (kind, steps) in enumerate(spec.phases, 1):
+        if kind != "vision":  # the vision tower learns in the vision phase only
+            for parameter in policy.model.model.visual.parameters():
+                parameter.requires_grad_(False)
+        if number <= done:
+            sft_index += kind != "vision"
+            continue
+        if kind == "vision":
+            say(f"  phase {number}, vision warm-up: {steps} steps of {spec.vision_warmup_batch} multipanel images")
+
+            def on_vision_step(step: int, metrics: dict, steps=steps) -> None:
+                history.append(metrics)
+                if (step + 1) % 250 == 0 or step + 1 == steps:
+                    window = history[-250:]
+                    say(f"    vision step {step + 1}/{steps}: " + ", ".join(
+                        f"{k.split('/')[-1]} {sum(h[k] for h in window) / len(window):.3f}" for k in metrics)
+                        + f" ({time.perf_counter() - t0:.0f}s)")
+
+            vision_warmup(policy, panels, int(task_options(spec, "multipanel").get("panel_size", 128)), steps,
+                          spec.vision_warmup_batch, spec.vision_warmup_learning_rate, spec.seed, on_step=on_vision_step)
+            continue
+        if kind.startswith("instruct:"):
+            task = kind.split(":", 1)[1]
+            name, examples = f"instruction SFT, {task} only, its prompts", by_task[task]
+        else:
+            name, examples = data[kind]
+        say(f"  phase {number}, {name}: {steps} steps of {spec.sft_batch} on {len(examples)} examples")
 
         def on_step(step: int, metrics: dict, steps=steps) -> None:
             losses.append(metrics["loss"])
@@ -225,13 +263,15 @@ def _build(spec: DefaultModelSpec, out: Path, quiet: bool) -> dict[str, Any]:
                     f"({time.perf_counter() - t0:.0f}s)")
 
         losses.clear()
-        sft_steps(policy, examples, steps, spec.sft_batch, spec.sft_learning_rate, spec.seed + phase,
+        sft_steps(policy, examples, steps, spec.sft_batch, spec.sft_learning_rate, spec.seed + sft_index,
                   on_step=on_step, warmup_steps=spec.sft_warmup_steps)
+        sft_index += 1
     policy.model.save_pretrained(out, safe_serialization=True)
     say("  warm-start report (greedy decoding on held-out synthetic examples):")
     report = {"spec": asdict(spec), "sft_final_loss": sum(losses[-100:]) / max(1, len(losses[-100:])),
               "vision_warmup_final": {k: sum(h[k] for h in history[-250:]) / max(1, len(history[-250:]))
                                       for k in (history[-1] if history else {})},
+              "started_from": None if start is None else {"folder": Path(start[0]).name, "phases_done": done},
               "seconds": None, **warmstart_report(out, folders, policy=policy),
               **provenance("torch", "transformers")}
     print_report(report, indent="    ", say=say)

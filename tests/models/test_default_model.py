@@ -10,15 +10,34 @@ from sdbench.errors import SdbenchError
 
 
 def test_the_shipped_files_match_the_pinned_hashes():
-    assert dm.SHIPPED_DIR.is_dir(), "sdbench/assets/default-model-v1 is missing (a checkout without the assets?)"
+    assert dm.SHIPPED_DIR.is_dir(), "sdbench/assets/default-model-v2 is missing (a checkout without the assets?)"
     assert dm.shipped_model() == dm.SHIPPED_DIR
     assert dm.default_model() == dm.SHIPPED_DIR  # no build when the shipped weights are there
-    assert dm.default_model_name() == "default-model-v1"
+    assert dm.default_model_name() == "default-model-v2"
     assert (dm.SHIPPED_DIR / "model.safetensors").stat().st_size < 20 * 2**20
 
 
+def test_the_shipped_report_is_of_the_default_recipe_and_shows_reading():
+    """warmstart.json was made by DEFAULT's recipe, and on multipanel the swapped-image control scores lower at
+    every K (the model reads the panels; README, "The embedded default model")."""
+    import json
+    from dataclasses import asdict
+
+    report = json.loads((dm.SHIPPED_DIR / "warmstart.json").read_text())
+    assert report["spec"] == json.loads(json.dumps(asdict(dm.DEFAULT)))
+    real, swapped = report["reward_by_k"]["multipanel"], report["swapped_by_k"]["multipanel"]
+    assert all(real[k] > swapped[k] + 0.05 for k in ("1", "2", "4")), (real, swapped)
+
+
+def test_phases_are_checked():
+    with pytest.raises(SdbenchError, match="phases: kinds must be"):
+        dm.DefaultModelSpec(phases=(("vision", 10), ("instruct:nosuchtask", 5)))
+    with pytest.raises(SdbenchError, match="`vision` can only come first"):
+        dm.DefaultModelSpec(phases=(("align", 10), ("vision", 5)))
+
+
 def test_a_changed_or_missing_shipped_file_is_refused_with_the_fix(tmp_path, monkeypatch):
-    original, copy = dm.SHIPPED_DIR, tmp_path / "default-model-v1"
+    original, copy = dm.SHIPPED_DIR, tmp_path / "default-model-v2"
     shutil.copytree(original, copy)
     monkeypatch.setattr(dm, "SHIPPED_DIR", copy)
     data = bytearray((copy / "model.safetensors").read_bytes())
@@ -42,7 +61,7 @@ def test_the_default_resolves_to_the_shipped_weights_and_writes_labelled_panels(
     from sdbench.task_data import load_task_data
     from sdbench.token_spans import decode_with_offsets
 
-    assert resolve_model("default").load_from == str(dm.SHIPPED_DIR) and display_name("default") == "default-model-v1"
+    assert resolve_model("default").load_from == str(dm.SHIPPED_DIR) and display_name("default") == "default-model-v2"
     folder = build_task(BuildTaskConfig(task="multipanel", segments=(2,), n_train=1, n_test=2, seed=0,
                                         options=dm.task_options(dm.DEFAULT, "multipanel"), out=tmp_path / "mp"),
                         quiet=True)
