@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sdbench.leaderboard import Board
 
 CURVE_METRIC = "reward/holistic"      # what the learning-curves plot shows
+LINE_STYLES = ("-", "--", ":", "-.")   # one per model when a panel holds several (colour: the method)
 SMOOTHING = 10                        # learning curves: a moving average over 1/SMOOTHING of the steps
 DIAGNOSTIC_PANELS = {                 # name in diagnostics.by_k -> panel title (counts are not plotted)
     "misattribution_rate": "wrong-sign rate of the holistic advantage",
@@ -50,6 +51,7 @@ def plot_reward_vs_k(board: Board):
         metric = board.headline[section]
         bounds = metric_bounds(metric)
         several, model_title = _model_of({r["model"] for r in mine})
+        styles = {m: LINE_STYLES[i % len(LINE_STYLES)] for i, m in enumerate(sorted({r["model"] for r in mine}))}
         for index, r in enumerate(mine):
             points = [(k, c) for k, c in r["by_k"].items() if _has(c)]
             means = [c["mean"] for _, c in points]
@@ -57,7 +59,7 @@ def plot_reward_vs_k(board: Board):
             high = [clip(c["ci_high"], bounds) if _has(c, "ci_high") else c["mean"] for _, c in points]
             xs = dodge([k for k, _ in points], index, len(mine))
             ax.errorbar(xs, means, yerr=error_bars(means, low, high),
-                        marker="o", capsize=3, color=METHOD_COLORS.get(r["method"]),
+                        marker="o", capsize=3, color=METHOD_COLORS.get(r["method"]), linestyle=styles[r["model"]],
                         label=series_label(r["method"], r["model"] if several else None, len(r["seeds"])))
         log2_k_axis(ax, [k for r in mine for k in r["by_k"]])
         if bounds is not None:
