@@ -130,7 +130,7 @@ def near_zero_warning(results: dict[str, Any]) -> str | None:
     >>> near_zero_warning({"primary_metric": "m", "metrics": {"m": {"mean": 0.0}}, "format": {"segments_found_per_expected": 0.2}})[:34]
     'm = 0.0000 over the whole test spl'
     """
-    from sdbench.leaderboard import NEAR_ZERO
+    from sdbench.stats import NEAR_ZERO
 
     primary = results["primary_metric"]
     mean = (results["metrics"].get(primary) or {}).get("mean")

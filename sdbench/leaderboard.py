@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from sdbench.atomic import write_atomic
 from sdbench.errors import SdbenchError, did_you_mean, unknown_name_error
 from sdbench.results import read_results
-from sdbench.stats import seed_ci
+from sdbench.stats import NEAR_ZERO, seed_ci
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 ALL_K = "all"                         # the `k` of a cell over all test examples
 ROW_KEY = ("source", "split", "method", "model")
 CELL_KEY = ("task", "version", *ROW_KEY, "metric", "k")
-NEAR_ZERO = 1e-3                      # a ranking metric below this for every row gets a note
 COMPARED = (("grpo", "sd-grpo"), ("grpo", "hybrid"), ("sd-grpo", "hybrid"))  # (baseline, treatment) on each board
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")   # task names become file names
 # training-config fields that differ between seeds of one recipe (not part of the recipe)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+NEAR_ZERO = 1e-3
+"""A metric whose |mean| is below this over a whole split scores nothing: eval warns, a board notes it."""
+
 
 def bootstrap_ci(values: Sequence[float], num_resamples: int = 1000, confidence: float = 0.95,
                  seed: int = 0) -> dict[str, float | int | None]:
