@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 FORMATS = ("png", "svg", "pdf")
-FONT = "DejaVu Sans"
 METHOD_COLORS = {"grpo": "#1f77b4", "dr-grpo": "#17becf", "sd-grpo": "#d62728", "sd-dr-grpo": "#ff7f0e",
                  "hybrid": "#2ca02c", "sft": "#7f7f7f", "base": "#000000", "external": "#9467bd"}
 MAX_MODEL_CHARS = 24

@@ -47,7 +47,8 @@ def write(message: str, file: TextIO | None = None) -> None:
 
 
 class LogProgress:
-    """tqdm's interface (iteration, update, set_postfix, close, context manager) as timed plain lines."""
+    """The part of tqdm's interface sdbench uses (iteration, update, set_postfix, close, context manager), as timed
+    plain lines."""
 
     def __init__(self, iterable: Iterable | None = None, total: float | None = None, desc: str = "",
                  unit: str = "it", initial: int = 0, disable: bool = False, file: TextIO | None = None,
@@ -73,9 +74,6 @@ class LogProgress:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def __len__(self) -> int:
-        return int(self.total or 0)
-
     def update(self, n: float = 1) -> None:
         self.n += n
         now = self.clock()
@@ -86,12 +84,6 @@ class LogProgress:
     def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **kwargs: Any) -> None:
         items = {**(ordered_dict or {}), **kwargs}
         self.postfix = ", ".join(f"{k}={v}" for k, v in items.items())
-
-    def set_description(self, desc: str, refresh: bool = True) -> None:
-        self.desc = desc
-
-    def refresh(self) -> None:
-        pass
 
     def close(self) -> None:
         if not self.closed and not self.disable and self.n > self.start_n:
