@@ -7,7 +7,7 @@ the check costs under 5 % of a score of the whole test split. This script times,
   (a) the check of the test split's files (TaskData.check(["test"])), page cache warm (its files read once
       before) and, where the OS can drop a file's cached pages (posix_fadvise DONTNEED), cold;
   (b) `sdbench score --split test` as a user runs it (a subprocess: interpreter, imports, the check included),
-      in process (sdbench.score.score: open the build, read the predictions, score every example with the
+      in process (sdbench.evaluation.score.score: open the build, read the predictions, score every example with the
       task's metrics, write scores.jsonl and summary.json) with the check switched off, and the Scorer's
       scoring alone; the references as predictions;
 
@@ -45,12 +45,11 @@ def main() -> None:
     import json
     import tempfile
 
-    from sdbench import task_data as task_data_module
-    from sdbench.configs import ScoreConfig
-    from sdbench.score import score
-    from sdbench.scoring import Scorer
-    from sdbench.task import load_task
-    from sdbench.task_data import load_task_data
+    from sdbench.data import task_data as task_data_module
+    from sdbench.data.scoring import Scorer
+    from sdbench.data.task import load_task
+    from sdbench.data.task_data import load_task_data
+    from sdbench.evaluation.score import ScoreConfig, score
 
     data = load_task_data(args.build)
     spec = load_task(data.task_name)

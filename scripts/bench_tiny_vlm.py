@@ -1,6 +1,6 @@
 """Benchmark the tiny VLMs on CPU: which architecture and size can do an RL step on 2 cores in a few seconds?
 
-What: for each architecture of `sdbench.tiny_vlm` and each text size (hidden x layers), with 1 and 2 torch
+What: for each architecture of `sdbench.models.tiny_vlm` and each text size (hidden x layers), with 1 and 2 torch
 threads, one fresh subprocess (so peak RSS is that configuration's own) builds the model and measures:
   - parameters (all, and of the vision tower),
   - vision tokens of one K = 4 multipanel image,
@@ -34,10 +34,9 @@ NUM_ROLLOUTS = 8
 
 
 def _texts_and_example(data_root: Path):
-    from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig
-    from sdbench.task_data import load_task_data
-    from sdbench.tiny_vlm import corpus_texts
+    from sdbench.data.build_task import BuildTaskConfig, build_task
+    from sdbench.data.task_data import load_task_data
+    from sdbench.models.tiny_vlm import corpus_texts
 
     texts, example = [], None
     for task in ("multipanel", "multichart", "subfigure"):
@@ -58,9 +57,9 @@ def measure_one(arch: str, hidden_size: int, num_layers: int, threads: int, visi
     import torch
 
     torch.set_num_threads(threads)
-    from sdbench.chat_inputs import build_prompt_batch, build_training_batch
-    from sdbench.policy import load_policy
-    from sdbench.tiny_vlm import VisionTower, build_tiny_vlm, train_tokenizer
+    from sdbench.models.chat_inputs import build_prompt_batch, build_training_batch
+    from sdbench.models.policy import load_policy
+    from sdbench.models.tiny_vlm import VisionTower, build_tiny_vlm, train_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         texts, example = _texts_and_example(Path(tmp) / "data")
@@ -124,7 +123,7 @@ def _table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sdbench.tiny_vlm import ARCHITECTURES
+    from sdbench.models.tiny_vlm import ARCHITECTURES
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", nargs="+", default=list(ARCHITECTURES), choices=ARCHITECTURES)

@@ -1,7 +1,7 @@
 """Benchmark sdbench's RL trainer (GRPO and SD-GRPO) against TRL's GRPOTrainer on the same tiny VLM, CPU.
 
 What: one process builds a synthetic task (multichart or multipanel, every example with K segments,
-`sdbench.build_task`) and a random-weight Qwen2.5-VL (`sdbench.tiny_vlm`, the embedded default's size: text
+`sdbench.data.build_task`) and a random-weight Qwen2.5-VL (`sdbench.models.tiny_vlm`, the embedded default's size: text
 256 x 4, vision 96 x 2, 224 px images, and its tokenizer recipe: BPE on the three tasks' synthetic texts, 1284
 tokens)
 into a temp folder, loads three copies of the same weights and trains each for `--warmup` + `--steps` steps,
@@ -34,8 +34,8 @@ advantages (TRL scale_rewards="group" == sdbench "grpo"), one optimizer step per
 old log-probs are then not recomputed by either trainer), AdamW (torch's) at the same constant learning rate,
 grad-norm clipping at 1.0. sdbench accumulates over micro-batches of `--micro-batch-size` rows, TRL does one
 forward/backward of all P·G rows. How each trainer computes is its own: sdbench runs a prompt once for its G
-rollouts in generation and in the update (sdbench/rl/logprobs.py, sdbench/rollout/hf_backend.py), TRL runs
-every row in full. Reward: the task's per-segment reward (sdbench.scoring.Scorer, the same
+rollouts in generation and in the update (sdbench/models/logprobs.py, sdbench/rollout/hf_backend.py), TRL runs
+every row in full. Reward: the task's per-segment reward (sdbench.data.scoring.Scorer, the same
 object type and call for both), holistic reward = the mean over segments; TRL's reward function decodes the
 completion ids the way sdbench does (`decode_with_offsets`) and returns that mean.
 
@@ -114,10 +114,9 @@ def build_assets(args, workdir: Path) -> tuple[Path, Path]:
     """The task folder and the model folder (built once into workdir; reused when present)."""
     import torch
 
-    from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig
-    from sdbench.task_data import load_task_data
-    from sdbench.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
+    from sdbench.data.build_task import BuildTaskConfig, build_task
+    from sdbench.data.task_data import load_task_data
+    from sdbench.models.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
 
     task_dir = workdir / f"task-{args.task}-k{args.segments}"
     model_dir = workdir / f"model-{args.hidden_size}x{args.num_layers}"
@@ -125,9 +124,9 @@ def build_assets(args, workdir: Path) -> tuple[Path, Path]:
         build_task(BuildTaskConfig(task=args.task, segments=(args.segments,), n_train=args.n_train, n_test=4,
                                    seed=args.seed, out=task_dir, overwrite=True), quiet=True)
     if not (model_dir / "tiny_vlm.json").is_file():
-        # the embedded default's tokenizer recipe (sdbench.default_model): BPE (at most 2048 tokens) on the synthetic
-        # train texts of all three tasks, K in (1, 2, 4); 300 examples each give 1284 tokens (the default model,
-        # on 1500 each, has 1312): the LM head and the logits are the default's size
+        # the embedded default's tokenizer recipe (sdbench.models.default_model): BPE (at most 2048 tokens) on the
+        # synthetic train texts of all three tasks, K in (1, 2, 4); 300 examples each give 1284 tokens (the default
+        # model, on 1500 each, has 1312): the LM head and the logits are the default's size
         texts = []
         for name in ("multipanel", "multichart", "subfigure"):
             folder = build_task(BuildTaskConfig(task=name, segments=(1, 2, 4), n_train=300, n_test=1, seed=args.seed,
@@ -146,7 +145,7 @@ def load_policy_no_eos(model_dir: Path):
     """The policy with its end-of-turn tokens suppressed like its image tokens: every rollout runs to the limit."""
     import dataclasses
 
-    from sdbench.policy import load_policy
+    from sdbench.models.policy import load_policy
 
     policy = load_policy(str(model_dir))
     return dataclasses.replace(policy, image_token_ids=frozenset(policy.image_token_ids | policy.eos_token_ids))
@@ -157,10 +156,11 @@ class SdbenchRunner:
     def __init__(self, args, task_dir: Path, model_dir: Path, method: str):
         import torch
 
-        from sdbench.configs import TrainConfig
-        from sdbench.rl.trainer import load_train_examples
-        from sdbench.rollout.backend import SamplingParams, make_backend
-        from sdbench.scoring import Scorer
+        from sdbench.data.scoring import Scorer
+        from sdbench.rl.run_setup import load_train_examples
+        from sdbench.rl.train_config import TrainConfig
+        from sdbench.rollout.backend import SamplingParams
+        from sdbench.rollout.factory import make_backend
 
         self.name = f"sdbench-{method}"
         self.cfg = cfg = TrainConfig(
@@ -205,10 +205,11 @@ class TrlRunner:
         from transformers import AutoModelForImageTextToText, PrinterCallback, TrainerCallback
         from trl import GRPOConfig, GRPOTrainer
 
-        from sdbench.configs import TrainConfig
-        from sdbench.rl.trainer import load_train_examples, sample_prompts
-        from sdbench.scoring import Scorer
-        from sdbench.token_spans import decode_with_offsets
+        from sdbench.data.scoring import Scorer
+        from sdbench.data.token_spans import decode_with_offsets
+        from sdbench.rl.run_setup import load_train_examples
+        from sdbench.rl.train_config import TrainConfig
+        from sdbench.rl.trainer import sample_prompts
 
         total = args.warmup + args.steps
         cfg = TrainConfig(task=task_dir, model=str(model_dir), seed=args.seed, reward=args.reward,

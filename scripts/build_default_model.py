@@ -8,9 +8,9 @@
 (`DefaultModelSpec.phases`), e.g. the previous shipped version, whose recipe is a prefix of this one: that is how
 default-model-v2 was made from default-model-v1 (git history has its files), and the report records it.
 
-Runs `sdbench.default_model`'s recipe for `DEFAULT` (vision warm-up, SFT, warm-start report) with all CPU threads
+Runs `sdbench.models.default_model`'s recipe for `DEFAULT` (vision warm-up, SFT, warm-start report) with all CPU threads
 and writes the folder atomically, then prints the sha256 of every file for `SHIPPED_SHA256` in
-sdbench/default_model.py. The same CPU kind and thread count give the same bytes; another CPU kind may not (float
+sdbench/models/default_model.py. The same CPU kind and thread count give the same bytes; another CPU kind may not (float
 reductions differ), which is why the result is shipped rather than rebuilt on each machine.
 """
 
@@ -27,7 +27,8 @@ from pathlib import Path
 
 
 def main() -> int:
-    from sdbench.default_model import DEFAULT, SHIPPED_DIR, _build
+    from sdbench.models.default_model import DEFAULT, SHIPPED_DIR
+    from sdbench.warm_start.recipe import build
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=SHIPPED_DIR, help=f"target folder (default {SHIPPED_DIR})")
@@ -46,7 +47,7 @@ def main() -> int:
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=args.out.parent))
     try:
         start = None if args.start_from is None else (args.start_from, args.phases_done)
-        report = _build(DEFAULT, staging, quiet=False, start=start)
+        report = build(DEFAULT, staging, quiet=False, start=start)
         report["threads"] = torch.get_num_threads()
         (staging / "warmstart.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         if args.out.exists():

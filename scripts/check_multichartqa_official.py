@@ -55,8 +55,8 @@ def main() -> int:
     sys.path.insert(0, str(args.official_code))
     import mmmu_utils  # the official module
 
+    from sdbench.data.task_data import load_task_data
     from sdbench.rewards.multichartqa_official import parse_multi_choice_response
-    from sdbench.task_data import load_task_data
 
     data = load_task_data(args.build)
     examples = {ex.id: ex for split in ("train", "test") if data.manifest["splits"][split]["count"]

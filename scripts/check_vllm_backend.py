@@ -30,10 +30,9 @@ import torch
 
 
 def tiny_model_and_task(root: Path) -> tuple[Path, Path]:
-    from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig
-    from sdbench.task_data import load_task_data
-    from sdbench.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
+    from sdbench.data.build_task import BuildTaskConfig, build_task
+    from sdbench.data.task_data import load_task_data
+    from sdbench.models.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
 
     task = build_task(BuildTaskConfig(task="multichart", segments=(1, 2), n_train=16, n_test=8, seed=0,
                                       out=root / "mc"), quiet=True)
@@ -81,8 +80,8 @@ def perturb(model, scale: float, seed: int) -> None:
 
 def teacher_forced_check(policy, backend, examples, group_size: int, max_new_tokens: int,
                          temperature: float) -> float:
-    from sdbench.chat_inputs import build_training_batch
-    from sdbench.rl.logprobs import completion_logprobs
+    from sdbench.models.chat_inputs import build_training_batch
+    from sdbench.models.logprobs import completion_logprobs
     from sdbench.rollout.backend import SamplingParams
 
     rollouts = backend.generate(examples, group_size, SamplingParams(max_new_tokens, temperature))
@@ -117,15 +116,16 @@ def main(argv: list[str] | None = None) -> int:
         print("check_vllm_backend: no CUDA GPU here; vLLM needs one", file=sys.stderr)
         return 2
 
-    from sdbench.evaluate import load_eval_examples
-    from sdbench.policy import load_policy
-    from sdbench.rollout.backend import SamplingParams, make_backend
+    from sdbench.data.task_data import load_split
+    from sdbench.models.policy import load_policy
+    from sdbench.rollout.backend import SamplingParams
+    from sdbench.rollout.factory import make_backend
 
     with tempfile.TemporaryDirectory() as tmp:
         model, task = (args.model, args.task) if args.model else tiny_model_and_task(Path(tmp))
         if task is None:
             parser.error("--model needs --task (a built task folder for the prompts)")
-        _, _, _, examples = load_eval_examples(Path(task), "test", (), args.num_prompts)
+        _, _, _, examples = load_split(Path(task), "test", (), args.num_prompts)
         policy = load_policy(str(model), dtype=getattr(torch, args.dtype), device="cuda")
         hf = make_backend("hf", policy)
         vllm = make_backend("vllm", policy, seed=0, gpu_memory_utilization=args.gpu_memory_utilization,

@@ -82,7 +82,7 @@ import importlib.metadata as md
 import torch, transformers
 import lmms_eval.evaluator  # noqa: F401  (the module `python -m lmms_eval` drives)
 import lmms_eval.models.simple.llava_hf  # noqa: F401  (the model class the export test runs)
-import sdbench.lmms_eval_export  # noqa: F401
+import sdbench.commands.lmms_eval_export  # noqa: F401
 version = md.version("lmms_eval")
 print(f"torch {torch.__version__}, transformers {transformers.__version__}, lmms-eval {version}")' ;;
 esac

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from sdbench.errors import SdbenchError
+from sdbench.core.errors import SdbenchError
 
 COMMA_LISTS = {"--segments", "--rl-segments", "--tasks", "--metrics", "--correlations", "--methods", "--lambdas",
                "--outside-rules", "--experiments", "--hybrid-segments", "--hybrid-methods", "--also-compare"}
@@ -20,19 +20,18 @@ POSITIONAL = {"build-task": "task", "show": "folder"}
 
 
 def _commands() -> dict[str, tuple[type, Callable[[Any], Any], str]]:
-    from sdbench.build_task import build_task
-    from sdbench.compare import CompareConfig, compare
-    from sdbench.configs import (BuildTaskConfig, DiagnoseConfig, EvalConfig, ExportLmmsEvalConfig, PipelineConfig,
-                                 ScoreConfig, ShowConfig, TrainConfig)
-    from sdbench.diagnose import diagnose
-    from sdbench.evaluate import evaluate
-    from sdbench.leaderboard import LeaderboardConfig, leaderboard
-    from sdbench.lmms_eval_export import export_lmms_eval
-    from sdbench.pipeline import pipeline
+    from sdbench.commands.lmms_eval_export import ExportLmmsEvalConfig, export_lmms_eval
+    from sdbench.commands.pipeline import PipelineConfig, pipeline
+    from sdbench.commands.show import ShowConfig, show
+    from sdbench.commands.simulate import SimulateConfig, simulate
+    from sdbench.data.build_task import BuildTaskConfig, build_task
+    from sdbench.evaluation.compare import CompareConfig, compare
+    from sdbench.evaluation.diagnose import DiagnoseConfig, diagnose
+    from sdbench.evaluation.evaluate import EvalConfig, evaluate
+    from sdbench.evaluation.leaderboard.command import LeaderboardConfig, leaderboard
+    from sdbench.evaluation.score import ScoreConfig, score
+    from sdbench.rl.train_config import TrainConfig
     from sdbench.rl.trainer import train
-    from sdbench.score import score
-    from sdbench.show import show
-    from sdbench.simulate import SimulateConfig, simulate
 
     return {
         "build-task": (BuildTaskConfig, build_task, "build a task's data from a source"),
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--version"]:
         import sdbench
-        from sdbench.provenance import git_sha
+        from sdbench.core.provenance import git_sha
 
         sha = git_sha()
         print(f"sdbench {sdbench.__version__}" + (f" (git {sha})" if sha else ""))
@@ -66,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         lines = [f"  {name:<16} {help_}" for name, (_, _, help_) in commands.items()]
         if argv and argv[0] not in ("-h", "--help"):
-            from sdbench.errors import did_you_mean
+            from sdbench.core.errors import did_you_mean
+
             print(f"sdbench: unknown command {argv[0]!r}{did_you_mean(argv[0], commands)}", file=sys.stderr)
         print("usage: sdbench COMMAND [--config FILE.yaml] [--field value …]\n\ncommands:\n" + "\n".join(lines)
               + "\n\n`sdbench COMMAND --help` lists a command's options.")
@@ -89,7 +89,7 @@ def parse_config(name: str, config_cls: type, args: list[str]) -> Any:
     """--config YAML as defaults, then flags. A leading bare word is the command's positional field."""
     import tyro
 
-    from sdbench.configs import load_config
+    from sdbench.core.config import load_config
 
     args = _expand_comma_lists(args)
     default = None

@@ -57,8 +57,8 @@ def main() -> None:
     from trl import GRPOConfig, TrlParser
 
     from sdbench.integrations.trl import SegmentCredit, SegmentGRPOTrainer, TaskRewards, task_dataset
-    from sdbench.model_ref import resolve_model
-    from sdbench.policy import find_image_token_ids, load_processor
+    from sdbench.models.model_ref import resolve_model
+    from sdbench.models.policy import find_image_token_ids, load_processor
 
     script, config = TrlParser((ScriptArguments, GRPOConfig)).parse_args_and_config()
     credit = SegmentCredit(script.method, script.outside, script.hybrid_lambda)  # checked before anything loads

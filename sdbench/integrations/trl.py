@@ -20,10 +20,13 @@ differ, and TRL 1.16's `_compute_loss` takes (B, T) advantages as they are, so t
 methods and leaves the rest of TRL alone. Scoring and advantages are sdbench's functions, so the same completion
 gets the same rewards, token spans and advantages here as in `sdbench train`.
 
+Why one file: the adapter is one subclass of TRL's trainer and the three things it is built from (dataset,
+rewards, credit); they change together whenever TRL's `GRPOTrainer` does, and are read against TRL 1.16's source.
+
 How:
 
     from sdbench.integrations.trl import SegmentCredit, SegmentGRPOTrainer, TaskRewards, task_dataset
-    processor = sdbench.policy.load_processor("Qwen/Qwen2.5-VL-3B-Instruct")
+    processor = sdbench.models.policy.load_processor("Qwen/Qwen2.5-VL-3B-Instruct")
     processor.tokenizer.padding_side = "left"  # as TRL loads processors itself
     rewards = TaskRewards("runs/tasks/multipanel", processor.tokenizer)
     trainer = SegmentGRPOTrainer(model="Qwen/Qwen2.5-VL-3B-Instruct", args=GRPOConfig(...),
@@ -83,7 +86,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from sdbench.errors import SdbenchError, unknown_name_error
+from sdbench.core.errors import SdbenchError, unknown_name_error
 from sdbench.rl.advantages import (ADVANTAGE_ESTIMATORS, OUTSIDE_RULES, AdvantageInputs, holistic_advantages,
                                    segment_advantages)
 from sdbench.rl.segment_batch import ScoredBatch, SegmentTensors, segment_tensors
@@ -91,8 +94,8 @@ from sdbench.rl.segment_batch import ScoredBatch, SegmentTensors, segment_tensor
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from sdbench.task_data import TaskData
-    from sdbench.types import Example
+    from sdbench.core.types import Example
+    from sdbench.data.task_data import TaskData
 
 EXAMPLE_ID = "example_id"
 """Dataset column naming the sdbench example of each prompt."""
@@ -165,7 +168,7 @@ def scale_by_std_for(credit: SegmentCredit, scale_rewards: str, multi_objective_
 
 # ---- task data -> TRL ---------------------------------------------------------------------------------------
 def _task_data(task: str | Path | TaskData) -> TaskData:
-    from sdbench.task_data import TaskData, load_task_data
+    from sdbench.data.task_data import TaskData, load_task_data
 
     return task if isinstance(task, TaskData) else load_task_data(task)
 
@@ -177,7 +180,7 @@ def _keep(num_segments: int, segments: Sequence[int]) -> bool:
 def _examples_without_images(data: TaskData, split: str, segments: Sequence[int]) -> list[Example]:
     """The examples of `split` with K in `segments`, images left out (no metric reads them; each process of a
     multi-GPU run would otherwise hold every decoded image of the split)."""
-    from sdbench.task_data import from_row
+    from sdbench.data.task_data import from_row
 
     rows = data.dataset(split).remove_columns("images")
     return [from_row({**row, "images": []}) for row in rows if _keep(row["num_segments"], segments)]
@@ -217,8 +220,8 @@ class TaskRewards:
     def __init__(self, task: str | Path | TaskData, tokenizer: Any, *, split: str = "train",
                  segments: Sequence[int] = (), reward: str | None = None, holistic: str | None = None,
                  eos_token_ids: Iterable[int] | None = None):
-        from sdbench.scoring import Scorer
-        from sdbench.task import load_task
+        from sdbench.data.scoring import Scorer
+        from sdbench.data.task import load_task
 
         data = _task_data(task)
         spec = load_task(data.task_name)
@@ -244,7 +247,7 @@ class TaskRewards:
     def score(self, example_ids: Sequence[str], completion_ids: Sequence[Sequence[int]]) -> ScoredBatch:
         """Decode, segment and score completion_ids[i] (token ids, EOS included when sampled) as an answer to
         example example_ids[i]. The last batch is cached: the same call again returns the same object."""
-        from sdbench.token_spans import decode_with_offsets
+        from sdbench.data.token_spans import decode_with_offsets
 
         completion_ids = [[int(t) for t in ids] for ids in completion_ids]
         key = (tuple(example_ids), tuple(map(tuple, completion_ids)))

@@ -6,7 +6,7 @@ What: five advantage estimators registered with verl's `register_adv_est` (verl.
 
 each one `sdbench.rl.advantages.ADVANTAGE_ESTIMATORS[method]` behind verl's estimator signature; a reward-loop
 manager `SdbenchRewardManager` that scores each rollout with sdbench's `Scorer` (segmenter -> per-segment rewards ->
-holistic reward) and maps the segments onto the response tokens (`sdbench.token_spans`); v1 trainers
+holistic reward) and maps the segments onto the response tokens (`sdbench.data.token_spans`); v1 trainers
 `sdbench_sync`, `sdbench_colocate_async`, `sdbench_separate_async` (verl's sync / async trainers plus one step,
 below); and `verl_rows`, which turns a built sdbench task into verl's parquet rows (examples/verl/prepare_data.py).
 
@@ -38,6 +38,10 @@ Groups: verl's `index` (uid) forms the groups, which need not be contiguous nor 
 rows group by group (first-seen uid order, rows in batch order inside a group), runs sdbench's estimator once per
 distinct group size on that contiguous layout and scatters the result back; every statistic is within a group, so
 this is exactly sdbench's estimator on each group.
+
+Why one file: estimators, reward manager, trainers and row export are one contract with verl 0.9.1 (what the
+reward path writes is what the estimators read); they are checked together against verl's source and its own code
+(tests/optional/test_verl_adapter.py), and split apart they would hide that contract.
 
 Options (all optional) under `algorithm.sdbench` (hydra: `+algorithm.sdbench.outside=zero`): `outside`
 (holistic | zero | mean, sdbench.rl.advantages), `hybrid_lambda` (0.5), `scale_by_std` (hybrid only; True blends
@@ -323,9 +327,9 @@ def make_estimator(name: str):
 def verl_rows(task_folder: str | Path, split: str, reward: str | None = None,
               holistic: str | None = None) -> Iterator[dict[str, Any]]:
     """One verl RLHFDataset row per example: the prompt as one user turn with an `<image>` per image before the text
-    (sdbench.chat_inputs.prompt_messages' order), the images as PNG bytes, and in `extra_info` where
+    (sdbench.models.chat_inputs.prompt_messages' order), the images as PNG bytes, and in `extra_info` where
     SdbenchRewardManager finds the example again (absolute task folder, split, id; optional reward overrides)."""
-    from sdbench.task_data import load_task_data, to_row
+    from sdbench.data.task_data import load_task_data, to_row
 
     data = load_task_data(task_folder)
     folder = str(Path(task_folder).resolve())
@@ -352,9 +356,9 @@ def verl_rows(task_folder: str | Path, split: str, reward: str | None = None,
 def task_scorer(task_folder: str, split: str, reward: str | None = None, holistic: str | None = None):
     """(Scorer, {example id: Example}) for one split of a built task, built once per process (it holds the metric
     caches, e.g. CIDEr-D corpus statistics), as sdbench's trainer builds it."""
-    from sdbench.scoring import Scorer
-    from sdbench.task import load_task
-    from sdbench.task_data import load_task_data
+    from sdbench.data.scoring import Scorer
+    from sdbench.data.task import load_task
+    from sdbench.data.task_data import load_task_data
 
     data = load_task_data(task_folder)
     spec = load_task(data.task_name)
@@ -366,7 +370,7 @@ def task_scorer(task_folder: str, split: str, reward: str | None = None, holisti
 def score_rollout(scorer, example, response_ids: Sequence[int], tokenizer, finished: bool) -> dict[str, Any]:
     """Score one response as sdbench's trainer does (decode without special tokens, segment, score, map the segment
     spans onto tokens). Returns the reward loop's result: {"reward_score": R_i, "reward_extra_info": {...}}."""
-    from sdbench.token_spans import decode_with_offsets, token_segment_ids
+    from sdbench.data.token_spans import decode_with_offsets, token_segment_ids
 
     decoded = decode_with_offsets(list(response_ids), tokenizer)
     score = scorer.score([example], [decoded.text], hit_length_limit=[not finished])[0]

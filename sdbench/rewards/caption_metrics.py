@@ -44,7 +44,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sdbench.errors import SdbenchError, unknown_name_error
+from sdbench.core.errors import SdbenchError, unknown_name_error
 from sdbench.rewards.cider import CiderD, cider_d
 from sdbench.rewards.text_tokenizer import ptb_tokenize_batch, ptb_tokenize_refs
 

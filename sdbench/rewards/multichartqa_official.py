@@ -108,7 +108,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sdbench.errors import SdbenchError
+from sdbench.core.errors import SdbenchError
 
 OPEN_ENDED = "open-ended"
 MULTIPLE_CHOICE = "multiple-choice"

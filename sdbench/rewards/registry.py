@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal
 
-from sdbench.errors import unknown_name_error
-from sdbench.types import Example, Segment
+from sdbench.core.errors import unknown_name_error
+from sdbench.core.types import Example, Segment
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def official_response(item: WholeItem) -> str:
     label at all is read as written: a model answering in MultiChartQA's own format is scored as the
     official code scores it.
 
-    >>> from sdbench.types import Example, Segment
+    >>> from sdbench.core.types import Example, Segment
     >>> ex = Example("q", (), "", (Segment(0, "Chart 2:", "5", "5", meta={"question_index": 1}),
     ...                            Segment(1, "Chart 3:", "25", "25", meta={"question_index": 0})), "")
     >>> official_response(WholeItem("Chart 2: 5\\nChart 3: 25", ex, ("5", "25")))

@@ -38,6 +38,9 @@ Known differences from pycocoevalcap's PTBTokenizer:
 - Only the first `MAX_INPUT_CHARS` characters of a caption are tokenised, and one token outside plain runs
   of ASCII letters spans at most `MAX_TOKEN_CHARS`: this bounds the time spent on degenerate model outputs
   (any 1 MB string takes well under a second).
+
+Why one file: it is a rule-by-rule port of one JFlex lexer (`PTBLexer.flex`), whose rules only mean something in
+their order; kept in the lexer's own order so it can be read beside the original.
 """
 
 from __future__ import annotations

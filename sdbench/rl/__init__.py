@@ -1,4 +1,5 @@
-"""RL for segment-level credit assignment: advantage estimators and the policy-gradient loss.
+"""RL: advantage estimators, the policy-gradient loss, the RL and SFT trainers with their run folders, the simulator.
+May import: core, rewards, data, models, rollout.
 
 What: `advantages.py` turns rewards (holistic and per segment) into per-token advantages, one function per
 method (`ADVANTAGE_ESTIMATORS`: grpo, dr-grpo, sd-grpo, sd-dr-grpo, hybrid); `losses.py` turns per-token

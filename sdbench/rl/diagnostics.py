@@ -89,7 +89,7 @@ def diagnostics_by_k(groups: list[Tensor], num_resamples: int = 1000, seed: int 
     prompts) and the share of (prompt, segment) columns whose G rewards are all equal (no gradient there)."""
     import numpy as np
 
-    from sdbench.stats import bootstrap_ci
+    from sdbench.core.stats import bootstrap_ci
 
     per_k: dict[int, list[dict]] = {}
     spread: dict[int, list[Tensor]] = {}

@@ -1,7 +1,7 @@
 """Scored completions -> the per-row tensors credit assignment reads, for sdbench's trainer and the TRL adapter.
 
-`segment_tensors(ScoredBatch, T)` turns what the scoring path says about B completions (sdbench.scoring's
-ExampleScore: per-segment rewards, found spans; sdbench.token_spans's DecodedTokens: one character span per
+`segment_tensors(ScoredBatch, T)` turns what the scoring path says about B completions (sdbench.data.scoring's
+ExampleScore: per-segment rewards, found spans; sdbench.data.token_spans's DecodedTokens: one character span per
 token) into (B, S) segment rewards / expected / found and (B, T) token segment ids and completion mask. sdbench's
 own trainer and the TRL adapter both call it, so a completion gets the same tensors, and with the same estimator
 the same advantages, on both paths (the verl adapter carries the same fields per rollout, checked equal in
@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from sdbench.scoring import ExampleScore
-    from sdbench.token_spans import DecodedTokens
+    from sdbench.data.scoring import ExampleScore
+    from sdbench.data.token_spans import DecodedTokens
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,9 @@ class ScoredBatch:
     """What sdbench's scoring path says about a batch of completions, row by row."""
 
     scores: list[ExampleScore]
-    """Segments, per-segment rewards r_k and holistic reward R of each completion (sdbench.scoring)."""
+    """Segments, per-segment rewards r_k and holistic reward R of each completion (sdbench.data.scoring)."""
     decoded: list[DecodedTokens]
-    """Decoded text and one character span per completion token (sdbench.token_spans)."""
+    """Decoded text and one character span per completion token (sdbench.data.token_spans)."""
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,15 @@ class SegmentTensors:
 def segment_tensors(batch: ScoredBatch, num_tokens: int, device: torch.device | str = "cpu") -> SegmentTensors:
     """ScoredBatch -> SegmentTensors with T = num_tokens columns (>= the longest completion), rules above.
 
-    >>> from sdbench.scoring import ExampleScore
-    >>> from sdbench.token_spans import DecodedTokens
+    >>> from sdbench.data.scoring import ExampleScore
+    >>> from sdbench.data.token_spans import DecodedTokens
     >>> score = ExampleScore("x", 2, [], {}, {}, [0.5, 0.0], 0.25, "Panel 1: cat", [(9, 12), None])
     >>> tokens = DecodedTokens("Panel 1: cat", [(0, 5), (5, 7), (7, 8), (8, 12)], [False] * 4)
     >>> out = segment_tensors(ScoredBatch([score], [tokens]), num_tokens=5)
     >>> out.token_segment_ids.tolist(), out.segment_found.tolist(), out.completion_mask.tolist()
     ([[-1, -1, -1, 0, -1]], [[True, False]], [[True, True, True, True, False]])
     """
-    from sdbench.token_spans import token_segment_ids
+    from sdbench.data.token_spans import token_segment_ids
 
     num_rows = len(batch.scores)
     num_segments = max((s.num_segments for s in batch.scores), default=1)

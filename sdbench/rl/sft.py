@@ -3,7 +3,7 @@ holistic reference: labelled segments, shared context first).
 
 The loss is the mean negative log-likelihood of the reference tokens (end-of-turn token included); batches
 are drawn by (seed, step) alone, so runs are reproducible and resumable like RL runs. `sft_steps(...)` is the
-loop itself, reused by `sdbench.default_model` to warm-start the embedded default model.
+loop itself, reused by `sdbench.models.default_model` to warm-start the embedded default model.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from pathlib import Path
 
 import torch
 
-from sdbench.configs import TrainConfig
-from sdbench.types import Example
+from sdbench.core.types import Example
+from sdbench.rl.train_config import TrainConfig
 
 
 def sft_steps(policy, examples: Sequence[Example], steps: int, batch_size: int, learning_rate: float, seed: int,
               on_step: Callable[[int, dict], None] | None = None, start: int = 0, optimizer=None,
               warmup_steps: int = 0) -> torch.optim.Optimizer:
     """Run SFT steps [start, steps) on `examples`; returns the optimizer (for checkpointing)."""
-    from sdbench.chat_inputs import build_training_batch
+    from sdbench.models.chat_inputs import build_training_batch
 
     model = policy.model
     model.train()
@@ -56,18 +56,17 @@ def sft_steps(policy, examples: Sequence[Example], steps: int, batch_size: int, 
 
 def sft(cfg: TrainConfig) -> Path:
     """SFT `cfg.model` on `cfg.task` for `cfg.steps` steps of `cfg.micro_batch_size` examples."""
-    from sdbench.progress import progress
-
-    from sdbench.checkpoint import save_checkpoint
-    from sdbench.rl.trainer import setup_run
-    from sdbench.run_log import RunLog
+    from sdbench.core.progress import progress
+    from sdbench.models.checkpoint import save_checkpoint
+    from sdbench.rl.run_log import RunLog
+    from sdbench.rl.run_setup import setup_run
 
     run_dir, data, spec, source, examples, resume_from, policy = setup_run(cfg)
     optimizer = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=cfg.learning_rate,
                                   weight_decay=cfg.weight_decay)
     start = 0
     if resume_from is not None:
-        from sdbench.checkpoint import load_trainer_state
+        from sdbench.models.checkpoint import load_trainer_state
 
         start = load_trainer_state(resume_from, optimizer, None).step
     config_record = json.loads(json.dumps(asdict(cfg), default=str))

@@ -3,9 +3,9 @@
 One step:
     1. sample P prompts of the train split (seeded by (seed, step) only, so a resumed run sees the same ones)
     2. roll out G completions each with the rollout backend, keeping the sampling log-probs
-    3. decode, segment and score every completion through the shared scoring path (sdbench.scoring):
+    3. decode, segment and score every completion through the shared scoring path (sdbench.data.scoring):
        per-segment rewards r_{i,k} (B, S) and the holistic reward R_i (B,)
-    4. map each segment's characters onto its tokens (sdbench.token_spans)                -> (B, T) segment ids
+    4. map each segment's characters onto its tokens (sdbench.data.token_spans)                -> (B, T) segment ids
     5. credit assignment, the only place methods differ: ADVANTAGE_ESTIMATORS[method]     -> (B, T) advantages
     6. clipped policy-gradient loss on per-token advantages (+ KL to the initial policy when beta > 0),
        accumulated over micro-batches exactly as one batch would be, then one optimizer step
@@ -28,23 +28,23 @@ from typing import Any
 
 import torch
 
-from sdbench.configs import TrainConfig
-from sdbench.errors import SdbenchError
-from sdbench.rl.advantages import (ADVANTAGE_ESTIMATORS, AdvantageInputs, holistic_advantages,
-                                   segment_advantages)
+from sdbench.core.types import Example
+from sdbench.models.logprobs import completion_logprobs, micro_batch
+from sdbench.rl.advantages import ADVANTAGE_ESTIMATORS, AdvantageInputs, holistic_advantages, segment_advantages
 from sdbench.rl.diagnostics import misattribution_rate
-from sdbench.rl.logprobs import completion_logprobs, micro_batch
 from sdbench.rl.losses import clipped_pg_loss
+from sdbench.rl.run_setup import setup_run
 from sdbench.rl.segment_batch import ScoredBatch, segment_tensors
-from sdbench.rollout.backend import SamplingParams, make_backend
-from sdbench.types import Example
+from sdbench.rl.train_config import TrainConfig
+from sdbench.rollout.backend import SamplingParams
+from sdbench.rollout.factory import make_backend
 
 SCALED = {"grpo": True, "dr-grpo": False, "sd-grpo": True, "sd-dr-grpo": False, "hybrid": True}
 
 
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; returns the run folder, which this process holds (locked) meanwhile."""
-    from sdbench.run_folder import claim_run_folder
+    from sdbench.rl.run_folder import claim_run_folder
 
     with claim_run_folder(cfg.run_dir):
         if cfg.method == "sft":
@@ -55,12 +55,11 @@ def train(cfg: TrainConfig) -> Path:
 
 
 def _train_rl(cfg: TrainConfig) -> Path:
-    from sdbench.progress import progress
-    from sdbench.progress import write as progress_write
-
-    from sdbench.checkpoint import load_trainer_state, save_checkpoint
-    from sdbench.run_log import RunLog
-    from sdbench.scoring import Scorer
+    from sdbench.core.progress import progress
+    from sdbench.core.progress import write as progress_write
+    from sdbench.data.scoring import Scorer
+    from sdbench.models.checkpoint import load_trainer_state, save_checkpoint
+    from sdbench.rl.run_log import RunLog
 
     run_dir, data, spec, source, examples, resume_from, policy = setup_run(cfg)
     reference = _reference_model(policy, cfg)
@@ -116,8 +115,8 @@ def zero_advantage_warning(step: int, run: int, metrics: dict[str, Any], reward:
 # ---- one step -----------------------------------------------------------------------------------------------
 def train_step(cfg: TrainConfig, step: int, policy, reference, backend, params: SamplingParams, scorer,
                examples: list[Example], optimizer, scheduler) -> dict[str, Any]:
-    from sdbench.chat_inputs import build_training_batch
-    from sdbench.token_spans import decode_with_offsets
+    from sdbench.data.token_spans import decode_with_offsets
+    from sdbench.models.chat_inputs import build_training_batch
 
     t0 = time.perf_counter()
     prompts = sample_prompts(examples, cfg.prompts_per_step, cfg.seed, step)
@@ -236,49 +235,6 @@ def sample_prompts(examples: list[Example], num: int, seed: int, step: int) -> l
     """P prompts for a step, drawn without replacement by (seed, step) alone (resume-safe)."""
     rng = random.Random(f"prompts-{seed}-{step}")
     return rng.sample(examples, num) if num <= len(examples) else [rng.choice(examples) for _ in range(num)]
-
-
-def setup_run(cfg: TrainConfig):
-    """What RL and SFT runs share before their loops: threads, data, the resume point, seeds, the policy.
-
-    Returns (run_dir, task data, spec, source, train examples, checkpoint to resume from or None, policy)."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    from sdbench.run_folder import resume_point
-
-    run_dir = cfg.run_dir
-    data, spec, source, examples = load_train_examples(cfg)
-    resume_from = resume_point(run_dir, json.loads(json.dumps(asdict(cfg), default=str)), cfg.resume,
-                               content_hash=data.manifest["content_hash"])
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    return run_dir, data, spec, source, examples, resume_from, resolve_policy(cfg, resume_from)
-
-
-def load_train_examples(cfg: TrainConfig):
-    """The task data, its spec and source, and the train examples (filtered by K)."""
-    from sdbench.task import load_task
-    from sdbench.task_data import load_task_data, with_segments
-
-    data = load_task_data(cfg.task)
-    spec = load_task(data.task_name)
-    if spec.version != data.task_version:
-        raise SdbenchError(f"{cfg.task}: built with task v{data.task_version}, tasks/ has v{spec.version}; rebuild it")
-    data.check(["train"])
-    if not data.manifest["splits"].get("train", {}).get("count"):
-        raise SdbenchError(f"{cfg.task}: the build has no train examples; rebuild it with --n-train N (or -1 for "
-                           "all of a real source)")
-    examples = with_segments(list(data.examples("train")), cfg.segments, f"{cfg.task}: split 'train'")
-    return data, spec, data.manifest["source"]["name"], examples
-
-
-def resolve_policy(cfg: TrainConfig, resume_from: Path | None):
-    """The policy to train: a resumed checkpoint, the embedded default, or any HF model / run / checkpoint."""
-    from sdbench.model_ref import resolve_model
-    from sdbench.policy import load_policy
-
-    source = str(resume_from) if resume_from is not None else resolve_model(cfg.model).load_from
-    return load_policy(source, trust_remote_code=cfg.trust_remote_code)
 
 
 def _reference_model(policy, cfg: TrainConfig):

@@ -2,7 +2,7 @@
 
 Each example's inputs are built once and repeated G times; image placeholder tokens are passed as
 `suppress_tokens`. The sampling log-prob of each token comes from the raw logits `generate` returns, through
-`sdbench.rl.logprobs.token_logprobs` (the formula the trainer uses), so it is the log-prob of the
+`sdbench.models.logprobs.token_logprobs` (the formula the trainer uses), so it is the log-prob of the
 distribution that was sampled when top_p = 1 (with top_p < 1 it is the untruncated distribution's, as in
 TRL). A completion ends at its first EOS (kept) or at max_new_tokens (`finished` False).
 
@@ -23,9 +23,9 @@ from collections.abc import Sequence
 
 import torch
 
-from sdbench.rl.logprobs import token_logprobs
+from sdbench.core.types import Example
+from sdbench.models.logprobs import token_logprobs
 from sdbench.rollout.backend import RolloutBatch, SamplingParams
-from sdbench.types import Example
 
 
 class HFBackend:
@@ -40,7 +40,7 @@ class HFBackend:
     def generate(self, examples: Sequence[Example], group_size: int, params: SamplingParams) -> RolloutBatch:
         from transformers import GenerationConfig
 
-        from sdbench.chat_inputs import build_prompt_batch, repeat_batch
+        from sdbench.models.chat_inputs import build_prompt_batch, repeat_batch
 
         policy = self.policy
         unique = build_prompt_batch(policy, list(examples), num_repeats=1)
@@ -83,7 +83,7 @@ def _generate_from_shared_prefill(policy, unique: dict[str, torch.Tensor], batch
                                   group_size: int, config):
     """`generate` on `batch` (each of the P rows of `unique` repeated `group_size` times), with the prompts
     but their last token run once per example and the cache repeated for the copies (module docstring)."""
-    from sdbench.rl.logprobs import SEQUENCE_KEYS, takes_logits_to_keep
+    from sdbench.models.logprobs import SEQUENCE_KEYS, takes_logits_to_keep
 
     model = policy.model
     prefix = {k: (v[:, :-1] if k in SEQUENCE_KEYS else v) for k, v in unique.items()}

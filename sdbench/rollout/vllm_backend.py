@@ -25,7 +25,7 @@ written against vLLM's current source (the `vllm` extra pins >= 0.33) and checke
   - `LLM(..., logprobs_mode="processed_logprobs")`: log-probs of the distribution that was sampled (after the
     logit bias and the temperature). vLLM's default, "raw_logprobs", ignores the temperature. The logit bias
     of -1e4 makes an image token's probability exactly 0 in float32, as the HF backend's -inf does, so the
-    log-probs are those of `sdbench.rl.logprobs.token_logprobs`. Two differences: with top_p < 1 vLLM
+    log-probs are those of `sdbench.models.logprobs.token_logprobs`. Two differences: with top_p < 1 vLLM
     reports the truncated distribution's log-probs (the HF backend the untruncated one's; the trainer's
     default top_p is 1), and greedy requests report log-probs at temperature 1;
   - weight sync: `LLM.apply_model(fn)` runs `fn(model)` on vLLM's model in each worker, and `fn` calls the
@@ -62,9 +62,9 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sdbench.errors import SdbenchError
+from sdbench.core.errors import SdbenchError
+from sdbench.core.types import Example
 from sdbench.rollout.backend import RolloutBatch, SamplingParams
-from sdbench.types import Example
 
 IMAGE_TOKEN_BIAS = -1e4
 """Logit bias on image placeholder tokens: exp(-1e4) is exactly 0 in float32, so they are never sampled and
@@ -109,7 +109,7 @@ def requests_for_examples(policy, examples: Sequence[Example], group_size: int,
     """vLLM prompt dicts for `examples`: the chat-template text of the HF path (`chat_inputs.render_prompt`)
     and the examples' images; greedy requests are repeated `group_size` times (vLLM allows n > 1 only when
     sampling)."""
-    from sdbench.chat_inputs import render_prompt
+    from sdbench.models.chat_inputs import render_prompt
 
     prompts = [render_prompt(policy, ex) for ex in examples]
     return build_requests(prompts, [ex.images for ex in examples], copies=group_size if params.greedy else 1)

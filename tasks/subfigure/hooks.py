@@ -1,4 +1,4 @@
-"""Hooks of the `subfigure` task, by fixed name (the code lives in sdbench/sources/).
+"""Hooks of the `subfigure` task, by fixed name (the code lives in sdbench/data/sources/).
 
 SOURCES      the source generators: synthetic figures, MMSci
 parse_facts  the canonical facts a segment's text states (fact_precision / fact_recall / fact_f1; synthetic only:
@@ -7,9 +7,11 @@ true_facts   every fact true of a panel: its own plus the shared context's, so r
              left to the context is not counted as an error
 """
 
-from sdbench.sources.mmsci import mmsci_figures
-from sdbench.sources.subfigure_generator import letter_of, synthetic_subfigures, true_panel_facts
-from sdbench.sources.subfigure_generator import parse_facts as _parse_facts
+from sdbench.data.sources.mmsci import mmsci_figures
+from sdbench.data.sources.subfigure_generator import letter_of
+from sdbench.data.sources.subfigure_generator import parse_facts as _parse_facts
+from sdbench.data.sources.subfigure_generator import true_panel_facts
+from sdbench.data.sources.synthetic_subfigures import synthetic_subfigures
 
 SOURCES = {"synthetic": synthetic_subfigures, "mmsci": mmsci_figures}
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sdbench.leaderboard import LeaderboardConfig, leaderboard
-from sdbench.leaderboard_html import CSP, SCRIPT, esc
+from sdbench.evaluation.leaderboard.command import LeaderboardConfig, leaderboard
+from sdbench.evaluation.leaderboard.page import CSP, SCRIPT, esc
 from tests.fixtures.leaderboard_fixture import EVIL_MODEL, PAYLOADS, write_leaderboard_fixture
 
 TITLE = "sdbench leaderboard: multipanel v1"

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from sdbench.configs import TrainConfig, load_config
+from sdbench.core.config import load_config
 from sdbench.rl.advantages import ADVANTAGE_ESTIMATORS
+from sdbench.rl.train_config import TrainConfig
 
 BASELINES = sorted((Path(__file__).resolve().parents[2] / "baselines").glob("*.yaml"))
 
@@ -24,7 +25,7 @@ def test_recipe_loads(path):
 
 @pytest.mark.parametrize("path", sorted((BASELINES[0].parent / "pipeline").glob("*.yaml")), ids=lambda p: p.name)
 def test_pipeline_recipes_load(path):
-    from sdbench.configs import PipelineConfig
+    from sdbench.commands.pipeline import PipelineConfig
 
     cfg = load_config(PipelineConfig, path)
     assert cfg.seeds >= 3 and cfg.out != PipelineConfig().out  # a run of its own, beside make demo's

@@ -8,10 +8,9 @@ import json
 
 import pytest
 
-from sdbench.build_task import build_task
-from sdbench.configs import BuildTaskConfig
-from sdbench.task import REPO_TASKS_DIR, list_tasks, load_task
-from sdbench.task_data import canonical_json, load_task_data
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.task import REPO_TASKS_DIR, list_tasks, load_task
+from sdbench.data.task_data import canonical_json, load_task_data
 
 TASKS = sorted(name for name, folder in list_tasks().items() if folder.parent == REPO_TASKS_DIR)
 SEGMENTS = (1, 2, 4, 8)

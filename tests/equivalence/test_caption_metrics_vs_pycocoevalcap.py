@@ -22,15 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdbench.errors import SdbenchError
-from sdbench.rewards.caption_metrics import (
-    _lcs_length,
-    bleu,
-    embedding_similarity,
-    meteor,
-    rouge_l,
-    score_captions,
-)
+from sdbench.core.errors import SdbenchError
+from sdbench.rewards.caption_metrics import _lcs_length, bleu, embedding_similarity, meteor, rouge_l, score_captions
 from sdbench.rewards.cider import CiderD, cider_d
 from sdbench.rewards.text_tokenizer import ptb_tokenize, ptb_tokenize_batch, ptb_tokenize_stream
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sdbench.build_task import build_task
 from sdbench.cli import main
-from sdbench.configs import BuildTaskConfig
-from sdbench.errors import SdbenchError
-from sdbench.task_data import load_task_data
+from sdbench.core.errors import SdbenchError
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.task_data import load_task_data
 
 
 def _build(out: Path, **kw) -> Path:
@@ -54,8 +53,8 @@ def test_manifest_records_counts_histogram_and_verifies(tmp_path):
 
 
 def test_load_back_is_identical_to_what_was_built(tmp_path):
-    from sdbench.source import SourceRequest
-    from sdbench.task import load_hooks, load_task
+    from sdbench.data.source import SourceRequest
+    from sdbench.data.task import load_hooks, load_task
 
     spec = load_task("toy")
     req = SourceRequest(task=spec, split="train", n=12, segments=(1, 2, 3), seed=0, options={"size": 16, "bright": False})
@@ -74,8 +73,8 @@ def test_empty_split_reads_back_empty(tmp_path):
 
 
 def test_in_split_puts_every_key_in_exactly_one_split():
-    from sdbench.source import SourceRequest
-    from sdbench.task import load_task
+    from sdbench.data.source import SourceRequest
+    from sdbench.data.task import load_task
 
     spec = load_task("toy")
     train, test = (SourceRequest(task=spec, split=s, n=-1, segments=(1,), seed=5) for s in ("train", "test"))

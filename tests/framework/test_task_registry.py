@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from sdbench.errors import SdbenchError
-from sdbench.task import format_label, list_tasks, load_hooks, load_task
+from sdbench.core.errors import SdbenchError
+from sdbench.data.task import format_label, list_tasks, load_hooks, load_task
 
 TOY = Path(__file__).resolve().parents[1] / "fixtures" / "tasks" / "toy"
 

@@ -28,19 +28,14 @@ import torch
 
 pytest.importorskip("trl")
 
-from sdbench.build_task import build_task  # noqa: E402
-from sdbench.configs import BuildTaskConfig  # noqa: E402
-from sdbench.errors import SdbenchError  # noqa: E402
-from sdbench.integrations.trl import (  # noqa: E402
-    SegmentCredit,
-    TaskRewards,
-    holistic_rewards,
-    scale_by_std_for,
-    task_dataset,
-)
+from sdbench.core.errors import SdbenchError  # noqa: E402
+from sdbench.data.build_task import BuildTaskConfig  # noqa: E402
+from sdbench.data.build_task import build_task  # noqa: E402
+from sdbench.data.task_data import load_task_data  # noqa: E402
+from sdbench.integrations.trl import (SegmentCredit, TaskRewards, holistic_rewards, scale_by_std_for,  # noqa: E402
+                                      task_dataset)
+from sdbench.models.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer  # noqa: E402
 from sdbench.rl.advantages import ADVANTAGE_ESTIMATORS, AdvantageInputs  # noqa: E402
-from sdbench.task_data import load_task_data  # noqa: E402
-from sdbench.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -59,7 +54,7 @@ def task_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory, task_dir):
     """A tiny random Qwen2.5-VL (text 64 x 1, vision 32 x 1, 56 px images) with its processor, left padding."""
-    from sdbench.policy import load_policy
+    from sdbench.models.policy import load_policy
 
     torch.set_num_threads(2)
     examples = list(load_task_data(task_dir).examples("train"))
@@ -152,9 +147,9 @@ def write_completion(example, g: int) -> str:
 def expected_advantages(task_dir, policy, rows, method, kwargs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """sdbench's own pipeline, as `sdbench train` runs it, on the rows TRL scored: (advantages (B, T),
     completion mask (B, T), holistic rewards (B,))."""
-    from sdbench.scoring import Scorer
-    from sdbench.task import load_task
-    from sdbench.token_spans import decode_with_offsets, token_segment_ids
+    from sdbench.data.scoring import Scorer
+    from sdbench.data.task import load_task
+    from sdbench.data.token_spans import decode_with_offsets, token_segment_ids
 
     data = load_task_data(task_dir)
     examples = list(data.examples("train"))

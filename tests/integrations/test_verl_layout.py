@@ -16,24 +16,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdbench.integrations.verl import (
-    ESTIMATORS,
-    SEGMENTS_KEY,
-    advantages_by_uid,
-    bind_segments,
-    collate,
-    decode_record,
-    encode_record,
-    estimator_options,
-    group_rows,
-    ids_from_runs,
-    make_estimator,
-    records_from_extra_fields,
-    segment_record,
-    token_runs,
-    verl_advantages,
-    verl_rows,
-)
+from sdbench.integrations.verl import (ESTIMATORS, SEGMENTS_KEY, advantages_by_uid, bind_segments, collate,
+                                       decode_record, encode_record, estimator_options, group_rows, ids_from_runs,
+                                       make_estimator, records_from_extra_fields, segment_record, token_runs,
+                                       verl_advantages, verl_rows)
 from sdbench.rl.advantages import ADVANTAGE_ESTIMATORS, AdvantageInputs
 
 METHOD_KWARGS = {
@@ -233,9 +219,8 @@ def test_estimator_options():
 
 
 def test_verl_rows_from_a_built_task(tmp_path):
-    from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig
-    from sdbench.task_data import load_task_data
+    from sdbench.data.build_task import BuildTaskConfig, build_task
+    from sdbench.data.task_data import load_task_data
 
     folder = build_task(BuildTaskConfig(task="multipanel", segments=(2, 3), n_train=3, n_test=1, seed=0,
                                         out=tmp_path / "mp"), quiet=True)

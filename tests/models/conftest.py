@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from sdbench.build_task import build_task
-from sdbench.configs import BuildTaskConfig
-from sdbench.task_data import load_task_data
-from sdbench.tiny_vlm import ARCHITECTURES, VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.task_data import load_task_data
+from sdbench.models.tiny_vlm import ARCHITECTURES, VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
 
 TEST_SIZES = dict(hidden_size=128, num_layers=2, vision=VisionTower(hidden_size=32, num_layers=1, num_heads=2),
                   image_size=112)
@@ -47,7 +46,7 @@ def model_dirs(tmp_path_factory, tokenizers) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def policies(model_dirs) -> dict:
-    from sdbench.policy import load_policy
+    from sdbench.models.policy import load_policy
 
     torch.set_num_threads(2)
     return {arch: load_policy(str(path)) for arch, path in model_dirs.items()}
@@ -67,7 +66,7 @@ def arch(request) -> str:
 def _completion_logprobs(model, batch) -> torch.Tensor:
     """(B, T) log-prob of each completion token under `model` (garbage where completion_token_mask is False),
     through the trainer's own formula: completion token t is predicted at position prompt_length + t - 1."""
-    from sdbench.rl.logprobs import token_logprobs
+    from sdbench.models.logprobs import token_logprobs
 
     logits = model(**batch.inputs).logits[:, batch.prompt_length - 1:-1]   # (B, T, V)
     return token_logprobs(logits, batch.completion_ids)[0]

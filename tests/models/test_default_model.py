@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from sdbench import default_model as dm
-from sdbench.errors import SdbenchError
+from sdbench.core.errors import SdbenchError
+from sdbench.models import default_model as dm
 
 
 def test_the_shipped_files_match_the_pinned_hashes():
@@ -52,14 +52,13 @@ def test_a_changed_or_missing_shipped_file_is_refused_with_the_fix(tmp_path, mon
 
 
 def test_the_default_resolves_to_the_shipped_weights_and_writes_labelled_panels(tmp_path):
-    from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig
-    from sdbench.model_ref import display_name, resolve_model
-    from sdbench.policy import load_policy
+    from sdbench.data.build_task import BuildTaskConfig, build_task
+    from sdbench.data.task_data import load_task_data
+    from sdbench.data.token_spans import decode_with_offsets
+    from sdbench.models.model_ref import display_name, resolve_model
+    from sdbench.models.policy import load_policy
     from sdbench.rollout.backend import SamplingParams
     from sdbench.rollout.hf_backend import HFBackend
-    from sdbench.task_data import load_task_data
-    from sdbench.token_spans import decode_with_offsets
 
     assert resolve_model("default").load_from == str(dm.SHIPPED_DIR) and display_name("default") == "default-model-v2"
     folder = build_task(BuildTaskConfig(task="multipanel", segments=(2,), n_train=1, n_test=2, seed=0,

@@ -7,9 +7,9 @@ import pytest
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from sdbench.chat_inputs import build_prompt_batch, build_training_batch, repeat_batch
-from sdbench.errors import SdbenchError
-from sdbench.policy import load_policy
+from sdbench.core.errors import SdbenchError
+from sdbench.models.chat_inputs import build_prompt_batch, build_training_batch, repeat_batch
+from sdbench.models.policy import load_policy
 
 
 class BoostTokens(LogitsProcessor):

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sdbench.errors import SdbenchError
-from sdbench.tiny_vlm import PIXELS_PER_VISION_TOKEN_SIDE, RECIPES, build_tiny_vlm, train_tokenizer
+from sdbench.core.errors import SdbenchError
+from sdbench.models.tiny_vlm import PIXELS_PER_VISION_TOKEN_SIDE, RECIPES, build_tiny_vlm, train_tokenizer
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_processor_loads_without_torchvision(arch, model_dirs, offline):
     from transformers import AutoProcessor
     from transformers.utils import is_torchvision_available
 
-    from sdbench.policy import load_processor
+    from sdbench.models.policy import load_processor
 
     processor = load_processor(str(model_dirs[arch]))
     assert type(processor).__name__ == json.loads((model_dirs[arch] / "processor_config.json").read_text())[
@@ -66,8 +66,8 @@ def test_processor_loads_without_torchvision(arch, model_dirs, offline):
 
 
 def test_save_load_round_trip_gives_identical_logits(arch, policies, examples, tmp_path, offline):
-    from sdbench.chat_inputs import build_prompt_batch
-    from sdbench.policy import load_policy
+    from sdbench.models.chat_inputs import build_prompt_batch
+    from sdbench.models.policy import load_policy
 
     policy = policies[arch]
     policy.model.save_pretrained(tmp_path)
@@ -85,7 +85,7 @@ def test_save_load_round_trip_gives_identical_logits(arch, policies, examples, t
 
 def test_vision_tokens_stay_within_the_budget(arch, policies, examples, tiny_sizes):
     """K = 8 charts (≈ 1054 x 402 px) and K = 1 panel (≈ 136 x 156 px) both fit in (112 / 28)² = 16 tokens."""
-    from sdbench.chat_inputs import build_prompt_batch
+    from sdbench.models.chat_inputs import build_prompt_batch
 
     policy = policies[arch]
     image_token = policy.model.config.image_token_id if hasattr(policy.model.config, "image_token_id") else \

@@ -4,12 +4,11 @@ vision tower only."""
 import pytest
 import torch
 
-from sdbench.build_task import build_task
-from sdbench.configs import BuildTaskConfig
-from sdbench.errors import SdbenchError
-from sdbench.task_data import load_task_data
-from sdbench.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
-from sdbench.vision_warmup import ATTRIBUTES, token_targets, vision_warmup
+from sdbench.core.errors import SdbenchError
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.task_data import load_task_data
+from sdbench.models.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
+from sdbench.warm_start.vision_warmup import ATTRIBUTES, token_targets, vision_warmup
 
 RED_CIRCLE = {"background": "white", "objects": [{"colour": "red", "shape": "circle", "size": "large",
                                                    "position": "center", "offset": [0.0, 0.0]}]}
@@ -46,7 +45,7 @@ def test_the_warm_up_trains_the_vision_tower_and_nothing_else(tmp_path):
     torch.manual_seed(0)
     path = build_tiny_vlm("qwen2_5_vl", tokenizer, tmp_path / "m", hidden_size=64, num_layers=1,
                           vision=VisionTower(hidden_size=32, num_layers=1, num_heads=2), image_size=112, seed=0)
-    from sdbench.policy import load_policy
+    from sdbench.models.policy import load_policy
 
     policy = load_policy(str(path))
     before = {k: v.clone() for k, v in policy.model.state_dict().items()}

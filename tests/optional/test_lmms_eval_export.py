@@ -5,7 +5,7 @@ lmms-eval is not installed, e.g. in the main .venv.
 
     bash scripts/venv.sh lmms-eval && .venv-lmms/bin/python -m pytest -q tests/optional/test_lmms_eval_export.py
 
-Model: a tiny random-weight LLaVA built locally (sdbench.tiny_vlm), run by lmms-eval's built-in `llava_hf` class
+Model: a tiny random-weight LLaVA built locally (sdbench.models.tiny_vlm), run by lmms-eval's built-in `llava_hf` class
 on CPU. Not the tiny Qwen2.5-VL: in .venv-lmms (no torchvision, transformers 5) lmms-eval's `qwen2_5_vl` class
 cannot load it (AutoProcessor wants the torchvision video processor), and the generic `huggingface` class fails
 for every model (it passes `audios=`, which transformers 5 rejects). Which model writes the outputs does not
@@ -21,13 +21,14 @@ import pytest
 
 pytest.importorskip("lmms_eval")
 
-from sdbench.build_task import build_task  # noqa: E402
-from sdbench.configs import BuildTaskConfig, ExportLmmsEvalConfig, ScoreConfig  # noqa: E402
-from sdbench.lmms_eval_export import (ExportedTask, export_lmms_eval, predictions_from_samples,  # noqa: E402
-                                      summary_metrics)
-from sdbench.score import score  # noqa: E402
-from sdbench.task_data import load_task_data  # noqa: E402
-from sdbench.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer  # noqa: E402
+from sdbench.commands.lmms_eval_export import ExportLmmsEvalConfig, export_lmms_eval
+from sdbench.data.build_task import build_task  # noqa: E402
+from sdbench.data.build_task import BuildTaskConfig
+from sdbench.data.task_data import load_task_data  # noqa: E402
+from sdbench.evaluation.score import ScoreConfig  # noqa: E402
+from sdbench.evaluation.score import score  # noqa: E402
+from sdbench.integrations.lmms_eval import ExportedTask, predictions_from_samples, summary_metrics
+from sdbench.models.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer  # noqa: E402
 
 pytestmark = [pytest.mark.optional_env, pytest.mark.slow]
 

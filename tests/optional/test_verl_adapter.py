@@ -135,10 +135,9 @@ def task(tmp_path_factory):
     """A tiny synthetic multipanel task, its train split as verl parquet, and a real HF tokenizer trained on it."""
     import pandas as pd
 
-    from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig
-    from sdbench.task_data import load_task_data
-    from sdbench.tiny_vlm import corpus_texts, train_tokenizer
+    from sdbench.data.build_task import BuildTaskConfig, build_task
+    from sdbench.data.task_data import load_task_data
+    from sdbench.models.tiny_vlm import corpus_texts, train_tokenizer
 
     folder = build_task(BuildTaskConfig(task="multipanel", segments=(2, 3), n_train=3, n_test=1, seed=0,
                                         out=tmp_path_factory.mktemp("verl") / "mp"), quiet=True)
@@ -163,11 +162,10 @@ def test_reward_manager_and_v1_trainer_give_sdbench_trainer_advantages(task, mon
     import pandas as pd
     from transfer_queue import KVBatchMeta
     from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
-    from verl.trainer.ppo.v1 import get_trainer_cls
-    from verl.trainer.ppo.v1 import trainer_base
+    from verl.trainer.ppo.v1 import get_trainer_cls, trainer_base
     from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
-    from sdbench.token_spans import decode_with_offsets, token_segment_ids
+    from sdbench.data.token_spans import decode_with_offsets, token_segment_ids
 
     folder, examples, parquet, tokenizer = task
     rows = pd.read_parquet(parquet).to_dict("records")  # what verl's RLHFDataset reads

@@ -28,9 +28,9 @@ from pathlib import Path
 import pytest
 
 from sdbench.cli import main
+from sdbench.data.task_data import load_task_data
+from sdbench.models.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
 from sdbench.rewards.text_tokenizer import ptb_tokenize
-from sdbench.task_data import load_task_data
-from sdbench.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
 from tests.fixtures.docci_fixture import write_docci_fixture
 from tests.fixtures.mmsci_fixture import write_benchmark_root
 

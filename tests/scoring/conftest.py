@@ -2,9 +2,8 @@
 
 import pytest
 
-from sdbench.build_task import build_task
-from sdbench.configs import BuildTaskConfig
-from sdbench.task_data import load_task_data
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.task_data import load_task_data
 
 
 @pytest.fixture(scope="session")

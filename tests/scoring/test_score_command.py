@@ -5,10 +5,9 @@ import json
 import pytest
 
 from sdbench.cli import main
-from sdbench.configs import ScoreConfig
-from sdbench.errors import SdbenchError
-from sdbench.predictions import read_predictions
-from sdbench.score import score
+from sdbench.core.errors import SdbenchError
+from sdbench.evaluation.predictions import read_predictions
+from sdbench.evaluation.score import ScoreConfig, score
 
 
 def _write(path, lines):
@@ -74,7 +73,7 @@ def test_score_bad_inputs_are_one_line_errors(built, tmp_path, capsys):
 def test_scores_go_on_a_board(built, tmp_path):
     """--model-name writes a results file of the eval schema, with the per-example values beside it: the
     leaderboard ranks it with the run's own example interval."""
-    from sdbench.leaderboard import LeaderboardConfig, leaderboard
+    from sdbench.evaluation.leaderboard.command import LeaderboardConfig, leaderboard
 
     data = built("multipanel")
     examples = list(data.examples("test"))

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdbench.errors import SdbenchError
-from sdbench.scoring import Scorer
-from sdbench.task import load_task
+from sdbench.core.errors import SdbenchError
+from sdbench.data.scoring import Scorer
+from sdbench.data.task import load_task
 
 
 def _scorer(built, task, **kw):
@@ -62,8 +62,8 @@ def test_multichart_answers_and_official_score(built):
 def test_official_score_reads_the_answers_not_the_labels():
     """MultiChartQA's scorer reads every number of its text; it scores the rebuilt "Answer: a; b" (question
     order), so the "1" and "3" of "Chart 1:" / "Chart 3:" are never answers."""
+    from sdbench.core.types import Example, Segment
     from sdbench.rewards.multichartqa_official import multichartqa_official
-    from sdbench.types import Example, Segment
 
     segments = (Segment(0, "Chart 1:", "1", "1", meta={"question_index": 1}),
                 Segment(1, "Chart 3:", "3", "3", meta={"question_index": 0}))

@@ -5,10 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from sdbench.build_task import build_task
-from sdbench.configs import BuildTaskConfig
-from sdbench.task_data import load_task_data
-from sdbench.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.task_data import load_task_data
+from sdbench.models.tiny_vlm import VisionTower, build_tiny_vlm, corpus_texts, train_tokenizer
 
 
 @pytest.fixture(scope="session")

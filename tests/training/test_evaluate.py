@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from sdbench.cli import main
-from sdbench.configs import EvalConfig, TrainConfig
-from sdbench.errors import SdbenchError
-from sdbench.evaluate import evaluate
-from sdbench.results import read_results
+from sdbench.core.errors import SdbenchError
+from sdbench.evaluation.evaluate import EvalConfig, evaluate
+from sdbench.evaluation.results import read_results
 from sdbench.rl.diagnostics import diagnostics_by_k, theoretical_misattribution
+from sdbench.rl.train_config import TrainConfig
 from sdbench.rl.trainer import train
 
 
@@ -45,8 +45,7 @@ def test_eval_errors_and_notes(tiny_task, tiny_model, trained, tmp_path, capsys)
         evaluate(EvalConfig(model=str(tiny_model), task=tiny_task, segments=(8,), out=tmp_path / "a"))
     assert main(["eval", "--model", str(tmp_path / "missing"), "--task", str(tiny_task)]) == 2
     assert "no such folder" in capsys.readouterr().err
-    from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig
+    from sdbench.data.build_task import BuildTaskConfig, build_task
 
     other = build_task(BuildTaskConfig(task="multipanel", segments=(1,), n_train=0, n_test=2,
                                        out=tmp_path / "mp"), quiet=True)

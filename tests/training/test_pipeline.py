@@ -3,9 +3,8 @@ worker processes, its files are valid, comparison.json holds the paired rows, an
 
 import json
 
-from sdbench.configs import PipelineConfig
-from sdbench.pipeline import pipeline
-from sdbench.results import read_results
+from sdbench.commands.pipeline import PipelineConfig, pipeline
+from sdbench.evaluation.results import read_results
 
 
 def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):

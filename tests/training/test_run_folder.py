@@ -1,4 +1,4 @@
-"""A run folder belongs to one run (sdbench.run_folder): the lock, resume that must match, restarts and leftovers.
+"""A run folder belongs to one run (sdbench.rl.run_folder): the lock, resume that must match, restarts and leftovers.
 
 Each case is a clumsy or hostile use of `sdbench train`; each test checks the error (one line, naming what to do)
 and that nothing was lost or mixed: metrics.jsonl describes one run, checkpoints stay intact."""
@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from sdbench.cli import main
-from sdbench.configs import TrainConfig
-from sdbench.errors import SdbenchError
+from sdbench.core.errors import SdbenchError
+from sdbench.rl.run_folder import claim_run_folder, config_differences
+from sdbench.rl.run_log import read_metrics
+from sdbench.rl.train_config import TrainConfig
 from sdbench.rl.trainer import train
-from sdbench.run_folder import claim_run_folder, config_differences
-from sdbench.run_log import read_metrics
 from tests.fixtures.train_config import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def _steps(run) -> list[int]:
 def test_a_second_run_into_a_held_folder_fails_at_once_naming_the_holder(tiny_task, tiny_model, tmp_path, capsys):
     run = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom sdbench.run_folder import claim_run_folder\n"
+        [sys.executable, "-c", "import sys, time\nfrom sdbench.rl.run_folder import claim_run_folder\n"
          f"with claim_run_folder({str(run)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
         cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:

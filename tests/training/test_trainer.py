@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from sdbench.checkpoint import latest_checkpoint, save_checkpoint
-from sdbench.errors import SdbenchError
+from sdbench.core.errors import SdbenchError
+from sdbench.models.checkpoint import latest_checkpoint, save_checkpoint
+from sdbench.rl.run_log import read_metrics
 from sdbench.rl.trainer import train
-from sdbench.run_log import read_metrics
 from tests.fixtures.train_config import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,9 +47,9 @@ def test_train_smoke_in_a_subprocess_changes_parameters_and_reloads(tiny_task, t
     assert changed, "no parameter changed after 2 RL steps"
     assert not list(ckpt.glob("*.bin")) and not list(ckpt.glob("*.pt")) and not list(ckpt.glob("*.pkl"))
 
-    from sdbench.chat_inputs import build_prompt_batch
-    from sdbench.policy import load_policy
-    from sdbench.task_data import load_task_data
+    from sdbench.data.task_data import load_task_data
+    from sdbench.models.chat_inputs import build_prompt_batch
+    from sdbench.models.policy import load_policy
 
     ex = next(load_task_data(tiny_task).examples("test"))
     reloaded = load_policy(str(ckpt))
@@ -82,7 +82,7 @@ def test_a_crash_during_save_leaves_the_previous_checkpoint(tiny_task, tiny_mode
     run = train(_cfg(tiny_task, tiny_model, tmp_path / "run", steps=1, save_every=1))
     first = latest_checkpoint(run)
     assert first.name == "step-000001"
-    from sdbench.policy import load_policy
+    from sdbench.models.policy import load_policy
 
     policy = load_policy(str(first))
     optimizer = torch.optim.AdamW(policy.model.parameters())

@@ -1,10 +1,10 @@
-"""The MMSci subcaption marker rule (sdbench/sources/caption_markers.py), case by case, expected outputs by hand."""
+"""The MMSci subcaption marker rule (sdbench/data/sources/caption_markers.py), case by case, outputs by hand."""
 
 import re
 
 import pytest
 
-from sdbench.sources.caption_markers import split_caption
+from sdbench.data.sources.caption_markers import split_caption
 
 # (case id, caption, expected shared context, expected (letter, text) pairs, other expected fields)
 CASES = [

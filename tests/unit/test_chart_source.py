@@ -10,14 +10,13 @@ import re
 
 import pytest
 
-from sdbench.build_task import build_task
-from sdbench.configs import BuildTaskConfig
-from sdbench.errors import SdbenchError
-from sdbench.source import SourceRequest
-from sdbench.sources.chart_data import CHART_TYPES, sample_chart, synthetic_source
-from sdbench.sources.chart_renderer import CELL_HEIGHT, CELL_WIDTH, GAP, ChartRenderer, grid_shape, tile_images
-from sdbench.task import load_task
-from sdbench.task_data import load_task_data
+from sdbench.core.errors import SdbenchError
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.source import SourceRequest
+from sdbench.data.sources.chart_data import CHART_TYPES, sample_chart, synthetic_source
+from sdbench.data.sources.chart_renderer import CELL_HEIGHT, CELL_WIDTH, GAP, ChartRenderer, grid_shape, tile_images
+from sdbench.data.task import load_task
+from sdbench.data.task_data import load_task_data
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 SHAPES = {"increasing", "decreasing", "increasing then decreasing", "decreasing then increasing"}

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from sdbench.cli import main
-from sdbench.compare import CompareConfig, compare, paired_rows, verdict
-from sdbench.configs import PipelineConfig
-from sdbench.errors import SdbenchError
-from sdbench.stats import seed_ci
+from sdbench.commands.pipeline import PipelineConfig
+from sdbench.core.errors import SdbenchError
+from sdbench.core.stats import seed_ci
+from sdbench.evaluation.compare import CompareConfig, compare, paired_rows, verdict
 
 
 def test_one_seed_uses_the_per_example_bootstrap():
@@ -63,7 +63,7 @@ def test_verdicts():
 
 def _write_run(folder, method, seed, values, metric="fact_f1"):
     """results.json (valid schema) + outputs.jsonl; values = {example id: (K, value)}."""
-    from sdbench.results import write_results
+    from sdbench.evaluation.results import write_results
     from tests.fixtures.leaderboard_fixture import make_results
 
     folder.mkdir(parents=True)

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sdbench.build_task import build_task
 from sdbench.cli import main as cli_main
-from sdbench.configs import BuildTaskConfig
-from sdbench.errors import SdbenchError
-from sdbench.sources.panel_renderer import LETTERBOX_RGB, tile_layout
-from sdbench.task_data import load_task_data
+from sdbench.core.errors import SdbenchError
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.sources.panel_renderer import LETTERBOX_RGB, tile_layout
+from sdbench.data.task_data import load_task_data
 from tests.fixtures.docci_fixture import LARGE_IMAGE_ID, colour_of, write_descriptions, write_docci_fixture
 
 PANEL = 64

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from sdbench.errors import SdbenchError
-from sdbench.leaderboard import ALL_K, LeaderboardConfig, leaderboard
-from sdbench.leaderboard_html import CSP, SCRIPT
+from sdbench.core.errors import SdbenchError
+from sdbench.evaluation.leaderboard.command import LeaderboardConfig, leaderboard
+from sdbench.evaluation.leaderboard.page import CSP, SCRIPT
+from sdbench.evaluation.leaderboard.tables import ALL_K
 from tests.fixtures.leaderboard_fixture import (EVIL_MODEL, KS, METHODS, PAYLOADS, SEEDS, TASKS, make_results,
                                                 write_leaderboard_fixture)
 
@@ -77,7 +78,7 @@ def test_results_round_trip_into_the_boards(published, fixture_dir):
 
 
 def test_rows_are_ranked_by_the_primary_metric(published):
-    from sdbench.leaderboard import ranked_rows
+    from sdbench.evaluation.leaderboard.tables import ranked_rows
 
     for board in published[0]:
         rows = ranked_rows(board)
@@ -247,7 +248,7 @@ def test_fewer_seeds_one_seed_and_missing_values(tmp_path):
     two["train"]["config"]["learning_rate"] = 1e-4
     (results / "s1.json").write_text(json.dumps(two))
     (board,) = leaderboard(LeaderboardConfig(results=results, write=False, format="markdown"))
-    from sdbench.leaderboard import render_table
+    from sdbench.evaluation.leaderboard.text import render_table
 
     table = render_table(board)
     grpo = next(line for line in table.splitlines() if line.startswith("grpo"))
@@ -265,7 +266,8 @@ def test_one_seed_shows_its_example_interval_and_none_without_one(tmp_path):
     run = make_results("multipanel", 1, "cider_d", "hybrid", 0, "x")
     (results / "a.json").write_text(json.dumps(run))
     (board,) = leaderboard(LeaderboardConfig(results=results, write=False))
-    from sdbench.leaderboard import ranked_rows, render_table
+    from sdbench.evaluation.leaderboard.tables import ranked_rows
+    from sdbench.evaluation.leaderboard.text import render_table
 
     overall = ranked_rows(board)[0]["overall"]
     assert overall["interval"] == "examples" and overall["ci_low"] == pytest.approx(0.507)
@@ -299,7 +301,8 @@ def test_unknown_task_metric_and_empty_folders(fixture_dir, tmp_path):
 
 def test_metric_flag_ranks_by_another_metric(fixture_dir):
     boards = leaderboard(LeaderboardConfig(results=fixture_dir, task="multipanel", metric="rouge_l", write=False))
-    from sdbench.leaderboard import ranked_rows, section_title
+    from sdbench.evaluation.leaderboard.tables import ranked_rows
+    from sdbench.evaluation.leaderboard.text import section_title
 
     assert {r["metric"] for r in ranked_rows(boards[0])} == {"rouge_l"}
     assert section_title(boards[0], "synthetic", "test") == "synthetic, test split: rouge_l"
@@ -326,7 +329,7 @@ def test_terminal_table_shows_control_characters_escaped(tmp_path):
     run["model"]["name"] = "evil\x1b[2J\nmodel"
     (results / "a.json").write_text(json.dumps(run))
     (board,) = leaderboard(LeaderboardConfig(results=results, write=False))
-    from sdbench.leaderboard import render_table
+    from sdbench.evaluation.leaderboard.text import render_table
 
     assert "\x1b" not in render_table(board) and "evil\\x1b[2J\\nmodel" in render_table(board)
 
@@ -389,7 +392,7 @@ def test_html_has_no_unescaped_model_text(published):
 
 
 def test_other_json_under_the_results_folder_is_not_a_results_file(tmp_path):
-    from sdbench.leaderboard import _is_results_candidate
+    from sdbench.evaluation.leaderboard.runs import _is_results_candidate
 
     (tmp_path / "manifest.json").write_text('{"schema_version": 1, "task": {}}')     # a build manifest
     (tmp_path / "config.json").write_text('{"model_type": "qwen2_5_vl"}')           # a checkpoint's config
@@ -438,7 +441,8 @@ def test_diagnostics_in_the_format_diagnose_writes_reach_the_board(tmp_path):
     the board keeps their means and intervals instead of dropping them."""
     import torch
 
-    from sdbench.leaderboard import collect_runs, diagnostics_frame
+    from sdbench.evaluation.leaderboard.runs import collect_runs
+    from sdbench.evaluation.leaderboard.tables import diagnostics_frame
     from sdbench.rl.diagnostics import diagnostics_by_k
 
     gen = torch.Generator().manual_seed(0)
@@ -465,10 +469,9 @@ def test_diagnostics_in_the_format_diagnose_writes_reach_the_board(tmp_path):
 def test_examples_show_their_reference_and_image_from_the_task_build(tmp_path):
     """The page shows each example response beside the example's reference and image, read from the task build
     named in the results (when its content hash matches); otherwise a note says why not."""
-    from sdbench.build_task import build_task
-    from sdbench.configs import BuildTaskConfig
-    from sdbench.leaderboard_examples import read_examples
-    from sdbench.task_data import load_task_data
+    from sdbench.data.build_task import BuildTaskConfig, build_task
+    from sdbench.data.task_data import load_task_data
+    from sdbench.evaluation.leaderboard.examples import read_examples
 
     folder = build_task(BuildTaskConfig(task="multipanel", segments=(2,), n_train=0, n_test=3, out=tmp_path / "mp"),
                         quiet=True)

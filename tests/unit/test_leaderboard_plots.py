@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from sdbench.leaderboard import LeaderboardConfig, leaderboard
-from sdbench.leaderboard_plots import plot_diagnostics, plot_learning_curves, plot_reward_vs_k
+from sdbench.evaluation.leaderboard.command import LeaderboardConfig, leaderboard
+from sdbench.evaluation.leaderboard.plots import plot_diagnostics, plot_learning_curves, plot_reward_vs_k
 from sdbench.rl.diagnostics import theoretical_misattribution
 from tests.fixtures.leaderboard_fixture import make_results, real_diagnostics
 

@@ -10,16 +10,16 @@ import json
 import pytest
 import yaml
 
-from sdbench.build_task import build_task
 from sdbench.cli import main
-from sdbench.configs import BuildTaskConfig, ExportLmmsEvalConfig, ScoreConfig
-from sdbench.errors import SdbenchError
-from sdbench.lmms_eval_export import (EXPORT_FILE, ExportedTask, example_metrics, export_lmms_eval,
-                                      lmms_eval_command, pooled_mean, predictions_from_samples, summary_metrics)
-from sdbench.score import score
-from sdbench.scoring import Scorer
-from sdbench.task import load_task
-from sdbench.task_data import load_task_data
+from sdbench.commands.lmms_eval_export import ExportLmmsEvalConfig, export_lmms_eval, lmms_eval_command
+from sdbench.core.errors import SdbenchError
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.scoring import Scorer
+from sdbench.data.task import load_task
+from sdbench.data.task_data import load_task_data
+from sdbench.evaluation.score import ScoreConfig, score
+from sdbench.integrations.lmms_eval import (EXPORT_FILE, ExportedTask, example_metrics, pooled_mean,
+                                            predictions_from_samples, summary_metrics)
 
 
 class _LmmsYamlLoader(yaml.SafeLoader):

@@ -5,14 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from sdbench.build_task import build_task
 from sdbench.cli import main
-from sdbench.configs import BuildTaskConfig
-from sdbench.errors import SdbenchError
-from sdbench.sources.mmsci import canonical_caption, figure_title
-from sdbench.task_data import load_task_data
-from tests.fixtures.mmsci_fixture import (CAPTIONS, CATEGORY, EXPECTED_K, benchmark_record, png,
-                                          write_article, write_benchmark_folder, write_benchmark_root, write_rawdata)
+from sdbench.core.errors import SdbenchError
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.sources.mmsci import canonical_caption, figure_title
+from sdbench.data.task_data import load_task_data
+from tests.fixtures.mmsci_fixture import (CAPTIONS, CATEGORY, EXPECTED_K, benchmark_record, png, write_article,
+                                          write_benchmark_folder, write_benchmark_root, write_rawdata)
 
 ALL_K = (1, 2, 3, 4)
 

@@ -15,17 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdbench.errors import SdbenchError
-from sdbench.rewards.multichartqa_official import (
-    extract_numbers,
-    key_responses,
-    multichartqa_official,
-    multichartqa_official_breakdown,
-    normalize_str,
-    parse_multi_choice_response,
-    parse_open_response,
-    relaxed_correctness,
-)
+from sdbench.core.errors import SdbenchError
+from sdbench.rewards.multichartqa_official import (extract_numbers, key_responses, multichartqa_official,
+                                                   multichartqa_official_breakdown, normalize_str,
+                                                   parse_multi_choice_response, parse_open_response,
+                                                   relaxed_correctness)
 
 OPEN, MC = "open-ended", "multiple-choice"
 

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from sdbench.build_task import build_task
-from sdbench.configs import BuildTaskConfig
-from sdbench.errors import SdbenchError
-from sdbench.source import SourceRequest
-from sdbench.sources.multichartqa import ANNOTATION_FILE, multichartqa_source
-from sdbench.task import load_task
-from sdbench.task_data import load_task_data
-from sdbench.types import Skip
+from sdbench.core.errors import SdbenchError
+from sdbench.core.types import Skip
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.source import SourceRequest
+from sdbench.data.sources.multichartqa import ANNOTATION_FILE, multichartqa_source
+from sdbench.data.task import load_task
+from sdbench.data.task_data import load_task_data
 
 ORDINAL = {1: "first", 2: "second", 3: "third"}
 NEWER_LABELS = {"Comparative_Reasoning/Easy": "Comparative_Reasoning/Structure",

@@ -1,8 +1,8 @@
-"""sdbench.progress: timed plain lines when stderr is not a terminal (logs), with a count, a rate and an ETA."""
+"""sdbench.core.progress: timed plain lines when stderr is not a terminal (logs), with a count, a rate and an ETA."""
 
 import io
 
-from sdbench.progress import LogProgress, progress
+from sdbench.core.progress import LogProgress, progress
 
 
 class Clock:

@@ -10,17 +10,17 @@ from random import Random
 
 import pytest
 
-from sdbench.build_task import build_task
 from sdbench.cli import main as cli_main
-from sdbench.configs import BuildTaskConfig
-from sdbench.errors import SdbenchError
-from sdbench.source import SourceRequest
-from sdbench.sources.panel_renderer import (BACKGROUND_RGB, COLOUR_RGB, DIGIT_H, DIGIT_W, DIGITS, FRAME_RGB, GAP,
-                                            NUMBER_RGB, object_box, render_panel, tile_layout, tile_panels)
-from sdbench.sources.scene_graph import (BACKGROUNDS, COLOURS, POSITION_NAMES, POSITIONS, RELATIONS, SHAPES, SIZES,
-                                         SceneGraph, describe, parse_facts, sample_scene, synthetic_source, true_facts)
-from sdbench.task import load_task
-from sdbench.task_data import example_digest, load_task_data
+from sdbench.core.errors import SdbenchError
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.source import SourceRequest
+from sdbench.data.sources.panel_renderer import (BACKGROUND_RGB, COLOUR_RGB, DIGIT_H, DIGIT_W, DIGITS, FRAME_RGB, GAP,
+                                                 NUMBER_RGB, object_box, render_panel, tile_layout, tile_panels)
+from sdbench.data.sources.scene_graph import (BACKGROUNDS, COLOURS, POSITION_NAMES, POSITIONS, RELATIONS, SHAPES, SIZES,
+                                              SceneGraph, describe, parse_facts, sample_scene, true_facts)
+from sdbench.data.sources.synthetic_panels import synthetic_source
+from sdbench.data.task import load_task
+from sdbench.data.task_data import example_digest, load_task_data
 
 OPTION_GRID = [dict(min_objects=1, max_objects=4, relations=True, background=True),
                dict(min_objects=1, max_objects=9, relations=True, background=True),
@@ -175,7 +175,7 @@ def test_parse_reads_free_text_with_synonyms_case_and_converse_relations():
 
 def test_a_half_right_description_gets_partial_credit():
     """Attribute facts: the wrong shape at the right cell still states the right colour, size and cell."""
-    from sdbench.sources.scene_graph import attribute_facts
+    from sdbench.data.sources.scene_graph import attribute_facts
 
     reference = ["object:large red circle", "position:large red circle@top-left"]
     reference += attribute_facts(reference)

@@ -1,4 +1,4 @@
-"""Tests for sdbench.segmenter: one test per documented rule, messy real-model styles, and properties."""
+"""Tests for sdbench.data.segmenter: one test per documented rule, messy real-model styles, and properties."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdbench.errors import SdbenchError
-from sdbench.segmenter import FORMAT_STATS, FormatStats, segment_char_spans, segment_text
-from sdbench.task import format_label
+from sdbench.core.errors import SdbenchError
+from sdbench.data.segmenter import FORMAT_STATS, FormatStats, segment_char_spans, segment_text
+from sdbench.data.task import format_label
 
 PANELS = ["Panel 1:", "Panel 2:", "Panel 3:"]
 LETTERS = ["(a)", "(b)", "(c)"]

@@ -10,22 +10,11 @@ import math
 import pytest
 import torch
 
-from sdbench.errors import SdbenchError
+from sdbench.commands.simulate import SimulateConfig, simulate
+from sdbench.core.errors import SdbenchError
 from sdbench.rl.diagnostics import theoretical_misattribution
-from sdbench.simulate import SimulateConfig, simulate
-from sdbench.simulator import (
-    Bandit,
-    draw,
-    expected_reward,
-    method_kwargs,
-    misattribution_rates,
-    policy_gradient,
-    reward_correlation,
-    sample_arms,
-    score,
-    steps_to_target,
-    train,
-)
+from sdbench.rl.simulator import (Bandit, draw, expected_reward, method_kwargs, misattribution_rates, policy_gradient,
+                                  reward_correlation, sample_arms, score, steps_to_target, train)
 
 ROLLOUTS = 8192
 SEEDS = (0, 1, 2, 3)
@@ -111,7 +100,7 @@ def test_expected_reward_is_one_half_at_the_start_and_one_at_the_optimum():
 
 def test_tokens_are_one_per_segment_plus_the_shared_one_outside():
     assert Bandit(3).num_tokens == 3 and Bandit(3, shared_weight=0.2).num_tokens == 4
-    from sdbench.simulator import advantage_inputs
+    from sdbench.rl.simulator import advantage_inputs
     inputs = advantage_inputs(Bandit(3, shared_weight=0.2), torch.zeros(2, 4, 3, dtype=torch.float64),
                               torch.zeros(2, 4, dtype=torch.float64))
     assert inputs.token_segment_ids[0].tolist() == [0, 1, 2, -1] and inputs.rewards.shape == (8,)

@@ -5,17 +5,17 @@ import re
 
 import pytest
 
-from sdbench.build_task import build_task
 from sdbench.cli import main
-from sdbench.configs import BuildTaskConfig
-from sdbench.errors import SdbenchError
-from sdbench.source import SourceRequest
-from sdbench.sources.caption_markers import split_caption
-from sdbench.sources.subfigure_generator import (PANEL_H, PANEL_W, SETTINGS, SLOTS, TOP, UNITS, FigureRenderer,
-                                                 caption, draw_figure, grid, parse_context_facts, parse_facts,
-                                                 synthetic_subfigures)
-from sdbench.task import load_task
-from sdbench.task_data import load_task_data
+from sdbench.core.errors import SdbenchError
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.source import SourceRequest
+from sdbench.data.sources.caption_markers import split_caption
+from sdbench.data.sources.subfigure_generator import (SETTINGS, SLOTS, UNITS, caption, draw_figure, parse_context_facts,
+                                                      parse_facts)
+from sdbench.data.sources.subfigure_renderer import PANEL_H, PANEL_W, TOP, FigureRenderer, grid
+from sdbench.data.sources.synthetic_subfigures import synthetic_subfigures
+from sdbench.data.task import load_task
+from sdbench.data.task_data import load_task_data
 
 KS = (1, 2, 4, 8, 16)
 
@@ -211,7 +211,7 @@ def test_build_through_the_framework(tmp_path):
 # ---- the task hooks the fact metrics call ---------------------------------------------------------------------
 @pytest.mark.parametrize("seed", range(30))
 def test_true_facts_are_the_self_contained_facts_at_every_entanglement(seed):
-    from sdbench.sources.subfigure_generator import true_panel_facts
+    from sdbench.data.sources.subfigure_generator import true_panel_facts
 
     k = KS[seed % len(KS)]
     contained = draw_figure(random.Random(seed), k, 0.0)
@@ -222,8 +222,8 @@ def test_true_facts_are_the_self_contained_facts_at_every_entanglement(seed):
 
 
 def test_fact_f1_through_the_hooks_and_the_metric_registry():
+    from sdbench.data.task import load_hooks
     from sdbench.rewards.registry import METRICS, ScoringContext, SegmentItem
-    from sdbench.task import load_hooks
 
     hooks = load_hooks(load_task("subfigure"))
     entangled = list(synthetic_subfigures(_request(4, entanglement=1.0)))

@@ -4,10 +4,9 @@ import copy
 
 import pytest
 
-from sdbench.build_task import build_task
-from sdbench.configs import BuildTaskConfig
-from sdbench.errors import SdbenchError
-from sdbench.task_data import LazyImages, load_task_data, with_segments
+from sdbench.core.errors import SdbenchError
+from sdbench.data.build_task import BuildTaskConfig, build_task
+from sdbench.data.task_data import LazyImages, load_task_data, with_segments
 
 
 @pytest.fixture(scope="module")
@@ -115,14 +114,14 @@ def test_the_check_reads_only_the_splits_asked_for(data, tmp_path):
 
 
 def test_eval_and_train_check_the_split_they_read(data, tmp_path):
-    from sdbench.configs import TrainConfig
-    from sdbench.evaluate import load_eval_examples
-    from sdbench.rl.trainer import load_train_examples
+    from sdbench.data.task_data import load_split
+    from sdbench.rl.run_setup import load_train_examples
+    from sdbench.rl.train_config import TrainConfig
 
     folder = _copy_build(data, tmp_path)
     (folder / "data" / "test" / "dataset_info.json").write_text("{}")
     with pytest.raises(SdbenchError, match="dataset_info.json: .* since the build was written"):
-        load_eval_examples(folder, "test", ())
+        load_split(folder, "test", ())
     with pytest.raises(SdbenchError, match="the build has no train examples"):  # its train split is untouched
         load_train_examples(TrainConfig(task=folder, model="x", out=tmp_path / "r"))
 

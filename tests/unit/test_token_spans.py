@@ -1,4 +1,4 @@
-"""Tests for sdbench.token_spans against tokenizers of every kind, trained here on a tiny corpus (no download).
+"""Tests for sdbench.data.token_spans against tokenizers of every kind, trained here on a tiny corpus (no download).
 
 Kinds: byte-level BPE (GPT-2 / Qwen: ByteLevel pre-tokenizer + decoder), the same without the split regex
 (merges across spaces, punctuation and newlines: tokens straddle label/body boundaries), WordPiece (BERT:
@@ -16,16 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sdbench.segmenter import segment_char_spans, segment_text
-from sdbench.token_spans import (
-    DecodedTokens,
-    _window_ends,
-    decode_offsets,
-    decode_with_offsets,
-    decoder_for,
-    reference_ends,
-    token_segment_ids,
-)
+from sdbench.data.segmenter import segment_char_spans, segment_text
+from sdbench.data.token_spans import (DecodedTokens, _window_ends, decode_offsets, decode_with_offsets, decoder_for,
+                                      reference_ends, token_segment_ids)
 
 ALPHABET = "abcdefgh xyz éü中文😀.,;!?'-\n"
 CORPUS = [

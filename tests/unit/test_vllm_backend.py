@@ -15,12 +15,16 @@ import pytest
 import torch
 from PIL import Image
 
-from sdbench.configs import DiagnoseConfig, EvalConfig, TrainConfig, from_dict
-from sdbench.errors import SdbenchError
-from sdbench.rollout.backend import SamplingParams, make_backend
+from sdbench.core.config import from_dict
+from sdbench.core.errors import SdbenchError
+from sdbench.core.types import Example
+from sdbench.evaluation.diagnose import DiagnoseConfig
+from sdbench.evaluation.evaluate import EvalConfig
+from sdbench.rl.train_config import TrainConfig
+from sdbench.rollout.backend import SamplingParams
+from sdbench.rollout.factory import make_backend
 from sdbench.rollout.vllm_backend import (IMAGE_TOKEN_BIAS, VLLMBackend, build_requests, requests_for_examples,
                                           rollout_batch_from_outputs, to_sampling_params_kwargs)
-from sdbench.types import Example
 
 # Stand-ins for vllm.outputs.RequestOutput / CompletionOutput and vllm.logprobs.Logprob (the fields read).
 Logprob = namedtuple("Logprob", "logprob rank decoded_token", defaults=(None, None))
@@ -42,8 +46,8 @@ def completion(index, ids, finish_reason, *, logps=None, others=True, stop_reaso
 # ---- a tiny real policy (processor + chat template + model) --------------------------------------------------
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory):
-    from sdbench.policy import load_policy
-    from sdbench.tiny_vlm import VisionTower, build_tiny_vlm, train_tokenizer
+    from sdbench.models.policy import load_policy
+    from sdbench.models.tiny_vlm import VisionTower, build_tiny_vlm, train_tokenizer
 
     texts = ["Describe panel A and panel B of the chart.", "What is the value of the red bar?"] * 4
     tokenizer = train_tokenizer(texts, 400, "qwen2_5_vl")
@@ -66,7 +70,7 @@ def examples():
 
 # ---- requests ---------------------------------------------------------------------------------------------
 def test_requests_tokenize_to_the_hf_paths_prompt_with_the_same_images(policy, examples):
-    from sdbench.chat_inputs import build_prompt_batch
+    from sdbench.models.chat_inputs import build_prompt_batch
 
     requests = requests_for_examples(policy, examples, group_size=4, params=SamplingParams(16))
     assert len(requests) == len(examples)  # sampling: one request per prompt, n = G
