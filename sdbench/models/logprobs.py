@@ -98,7 +98,7 @@ def _shared_prompt_logits(policy, batch, rows: tuple[int, ...], images_per_row: 
     prompt = select_rows({k: v for k, v in inputs.items() if k != "position_ids"}, firsts, images_per_row)
     prompt = {k: (v[:, :start - 1] if k in SEQUENCE_KEYS else v) for k, v in prompt.items()}
     prompt["position_ids"] = positions.index_select(-2, first_rows)[..., :start - 1]
-    cache = model(**prompt, use_cache=True, **_keep_one(model)).past_key_values
+    cache = output_cache(model(**prompt, use_cache=True, **_keep_one(model)))
     if cache is None or not hasattr(cache, "batch_select_indices"):
         return None
     cache.batch_select_indices(row_of)                                     # each row gets its example's prompt
@@ -106,7 +106,7 @@ def _shared_prompt_logits(policy, batch, rows: tuple[int, ...], images_per_row: 
     rest = {k: v[:, start - 1:] for k, v in inputs.items() if k in ("input_ids", "mm_token_type_ids", "token_type_ids")}
     rest["attention_mask"] = inputs["attention_mask"]                      # (B, L): the cached prompt too
     rest["position_ids"] = positions[..., start - 1:]
-    logits = model(**rest, past_key_values=cache, use_cache=True).logits  # (B, T + 1, V)
+    logits = model(**rest, **{cache_argument(type(model)): cache}, use_cache=True).logits  # (B, T + 1, V)
     return logits[:, :-1]
 
 
@@ -128,6 +128,18 @@ def _keep_one(model) -> dict:
 @functools.cache
 def takes_logits_to_keep(model_class: type) -> bool:
     return "logits_to_keep" in inspect.signature(model_class.forward).parameters
+
+
+@functools.cache
+def cache_argument(model_class: type) -> str:
+    """The name under which `model_class` takes a KV cache: `cache` (transformers >= 5.2x, which deprecates the old
+    name) or `past_key_values` (earlier versions)."""
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
+
+
+def output_cache(output):
+    """The KV cache of a forward output, under its new name (`cache`) or its old one; None when it has none."""
+    return output["cache"] if "cache" in output else output.get("past_key_values")
 
 
 # ---- micro-batches ----------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def _generate_from_shared_prefill(policy, unique: dict[str, torch.Tensor], batch
                                   group_size: int, config):
     """`generate` on `batch` (each of the P rows of `unique` repeated `group_size` times), with the prompts
     but their last token run once per example and the cache repeated for the copies (module docstring)."""
-    from sdbench.models.logprobs import SEQUENCE_KEYS, takes_logits_to_keep
+    from sdbench.models.logprobs import SEQUENCE_KEYS, cache_argument, output_cache, takes_logits_to_keep
 
     model = policy.model
     prefix = {k: (v[:, :-1] if k in SEQUENCE_KEYS else v) for k, v in unique.items()}
@@ -91,7 +91,7 @@ def _generate_from_shared_prefill(policy, unique: dict[str, torch.Tensor], batch
         mask = prefix["attention_mask"]
         prefix["position_ids"] = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
     keep = {"logits_to_keep": 1} if takes_logits_to_keep(type(model)) else {}  # the logits are not needed
-    cache = model(**prefix, use_cache=True, **keep).past_key_values
+    cache = output_cache(model(**prefix, use_cache=True, **keep))
     if cache is None or not hasattr(cache, "batch_repeat_interleave"):  # no cache to share: the plain call
         return model.generate(**batch, generation_config=config)
     cache.batch_repeat_interleave(group_size)
@@ -100,4 +100,4 @@ def _generate_from_shared_prefill(policy, unique: dict[str, torch.Tensor], batch
     if isinstance(deltas, torch.Tensor) and deltas.shape[0] == prefix["input_ids"].shape[0]:
         inner.rope_deltas = deltas.repeat_interleave(group_size, dim=0)
     rest = {k: v for k, v in batch.items() if not k.startswith("pixel_values")}  # images are in the cache
-    return model.generate(**rest, past_key_values=cache, generation_config=config)
+    return model.generate(**rest, **{cache_argument(type(model)): cache}, generation_config=config)
