@@ -29,10 +29,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sdbench.core.errors import SdbenchError
 from sdbench.core.provenance import provenance
-from sdbench.models.default_model import (DEFAULT, DefaultModelSpec, built_folder, cache_root, default_model, spec_key,
-                                          task_options)
+from sdbench.models.default_model import (DEFAULT, SHIPPED_DIR, DefaultModelSpec, built_folder, cache_root,
+                                          default_model, spec_key, task_options)
 from sdbench.warm_start.report import print_report, warmstart_report
 
 ALIGN_PROMPT = "Describe the {num_segments} panels."
@@ -40,10 +39,11 @@ ALIGN_PROMPT = "Describe the {num_segments} panels."
 
 def ensure_default_model(spec: DefaultModelSpec = DEFAULT, quiet: bool = False) -> Path:
     """The default model of `spec` (sdbench.models.default_model.default_model), built into the cache on first use."""
-    try:
-        return default_model(spec)
-    except SdbenchError:
-        folder = built_folder(spec)
+    if spec == DEFAULT and SHIPPED_DIR.is_dir():
+        return default_model(spec)  # a changed or missing shipped file is an error with its fix, never a rebuild
+    folder = built_folder(spec)
+    if (folder / "warmstart.json").is_file():
+        return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
     try:

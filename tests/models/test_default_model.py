@@ -72,3 +72,18 @@ def test_the_default_resolves_to_the_shipped_weights_and_writes_labelled_panels(
     for text in texts:
         assert [line.split(":")[0] for line in text.splitlines()] == ["Panel 1", "Panel 2"], text
     assert texts[0] != texts[1], "greedy outputs for the same prompt ignore the image"  # a blind policy fails this
+
+
+def test_the_pipeline_refuses_a_changed_shipped_file_instead_of_rebuilding(tmp_path, monkeypatch):
+    """ensure_default_model builds only when there is nothing to find: a tampered shipped file is the same error
+    with its fix as for `--model default`, never a silent 95-minute build into the cache."""
+    from sdbench.warm_start import recipe
+
+    copy = tmp_path / "default-model-v2"
+    shutil.copytree(dm.SHIPPED_DIR, copy)
+    (copy / "config.json").write_text("{}")
+    monkeypatch.setattr(dm, "SHIPPED_DIR", copy)
+    monkeypatch.setattr(recipe, "SHIPPED_DIR", copy)
+    monkeypatch.setattr(recipe, "build", lambda *a, **k: pytest.fail("rebuilt instead of refusing"))
+    with pytest.raises(SdbenchError, match=r"config\.json: sha256 .* is not the shipped"):
+        recipe.ensure_default_model()
