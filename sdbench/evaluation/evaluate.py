@@ -176,10 +176,31 @@ def evaluate(cfg: EvalConfig) -> Path:
     stat = results["metrics"].get(primary) or {}
     print(f"{run_id}: {primary} = {_fmt(stat)} over {len(examples)} examples "
           f"({seconds:.0f}s); wrote {path}", file=sys.stderr)
-    warning = near_zero_warning(results)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
+    for warning in (near_zero_warning(results), truncation_warning(results)):
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     return path
+
+
+TRUNCATED_FRACTION = 0.25
+"""Warn when more than this share of the outputs were cut at max_new_tokens."""
+
+
+def truncation_warning(results: dict[str, Any]) -> str | None:
+    """A warning when many outputs hit the generation limit: their later segments are missing and score 0.
+
+    >>> truncation_warning({"format": {"outputs_truncated": 0.1}, "decoding": {"max_new_tokens": 96}}) is None
+    True
+    >>> truncation_warning({"format": {"outputs_truncated": 0.67}, "decoding": {"max_new_tokens": 96}})[:45]
+    '67 % of the outputs hit max_new_tokens (96): '
+    """
+    share = (results.get("format") or {}).get("outputs_truncated")
+    if share is None or share <= TRUNCATED_FRACTION:
+        return None
+    limit = results["decoding"]["max_new_tokens"]
+    return (f"{share * 100:.0f} % of the outputs hit max_new_tokens ({limit}): their segments after the cut are missing "
+            "and score 0, so this run measures the length limit as much as the model. Evaluate again with a "
+            "--max-new-tokens that fits the task's references (`sdbench show` prints examples)")
 
 
 def near_zero_warning(results: dict[str, Any]) -> str | None:

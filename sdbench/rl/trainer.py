@@ -84,9 +84,14 @@ def _train_rl(cfg: TrainConfig) -> Path:
     bar = progress(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"{cfg.method} {spec.name}",
                    unit="step")
     zero_run = 0  # consecutive steps whose advantages were all 0
+    warned_cut = False
     for step in bar:
         metrics = train_step(cfg, step, policy, reference, backend, params, scorer, examples, optimizer, scheduler)
         log.log(step + 1, metrics)
+        cut = None if warned_cut else length_limit_warning(step + 1, metrics, cfg.max_new_tokens)
+        if cut:
+            progress_write(cut)
+            warned_cut = True
         zero_run = zero_run + 1 if metrics["advantage/zero_fraction"] == 1.0 else 0
         if zero_run and zero_run % ZERO_ADVANTAGE_STEPS == 0:
             progress_write(zero_advantage_warning(step + 1, zero_run, metrics, scorer.reward))
@@ -110,6 +115,28 @@ def zero_advantage_warning(step: int, run: int, metrics: dict[str, Any], reward:
             f"{metrics['reward/holistic']:.3f}). The reward does not tell this policy's samples apart: warm-start it "
             "first (sdbench train --method sft), pick a reward that varies (--reward), or raise --group-size / "
             "--temperature")
+
+
+CUT_FRACTION = 0.5
+"""Warn (once) at the first step in which more than this share of the rollouts hit --max-new-tokens."""
+
+
+def length_limit_warning(step: int, metrics: dict[str, Any], max_new_tokens: int) -> str | None:
+    """The warning for a step in which most rollouts were cut at the generation limit, or None.
+
+    >>> length_limit_warning(1, {"finished_fraction": 0.75}, 96) is None
+    True
+    >>> length_limit_warning(3, {"finished_fraction": 0.25, "segments_found": 0.4}, 96)[:62]
+    'warning: step 3: 75 % of the rollouts hit --max-new-tokens 96 '
+    """
+    cut = 1.0 - metrics["finished_fraction"]
+    if cut <= CUT_FRACTION:
+        return None
+    return (f"warning: step {step}: {cut * 100:.0f} % of the rollouts hit --max-new-tokens {max_new_tokens} before they ended "
+            f"(segments found per expected: {metrics.get('segments_found', float('nan')):.2f}). The segments after "
+            "the cut score 0 in every rollout of a group, so they get no advantage, and a whole-output reward "
+            "(CIDEr-D's length penalty) collapses towards 0: raise --max-new-tokens to the length of the task's "
+            "references (`sdbench show` prints examples)")
 
 
 # ---- one step -----------------------------------------------------------------------------------------------

@@ -159,3 +159,13 @@ def test_steps_with_every_advantage_zero_are_warned_about(tiny_task, tiny_model,
     err = capsys.readouterr().err
     assert "warning: steps 1-5: every advantage was 0, so the policy got no gradient" in err
     assert "all chart_answer rewards were equal" in err
+
+
+def test_rollouts_cut_at_the_length_limit_are_warned_about_once(tiny_task, tiny_model, tmp_path, capsys):
+    """A random-weight model almost never writes EOS: at 4 new tokens every rollout is cut, and the user is told
+    (once, not every step) that the later segments get no advantage and which flag to raise."""
+    out = train(_cfg(tiny_task, tiny_model, tmp_path / "cut", steps=2, max_new_tokens=4))
+    assert all(m["finished_fraction"] < 0.5 for m in read_metrics(out))
+    err = capsys.readouterr().err
+    assert err.count("of the rollouts hit --max-new-tokens 4 before they ended") == 1
+    assert "warning: step 1:" in err and "raise --max-new-tokens" in err
