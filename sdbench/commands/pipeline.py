@@ -85,6 +85,10 @@ class PipelineConfig:
     """RL steps per run of the hybrid study."""
     hybrid_lambda: float = 0.5
     """λ of the hybrid runs (weight of the holistic advantage)."""
+    hybrid_max_new_tokens: int | None = None
+    """Generation limit of the hybrid study's rollouts and evaluations (None: --max-new-tokens). Subfigure captions
+    are long (≈ 140 tokens at K = 2, ≈ 240 and at most ≈ 260 at K = 4): at 96 most are cut before their last
+    subfigures, and the whole caption's CIDEr-D, GRPO's reward there, is ≈ 0 for every rollout."""
     prompts_per_step: int = 4
     """P: prompts per RL step."""
     group_size: int = 8
@@ -126,8 +130,8 @@ class PipelineConfig:
         if self.hybrid_task is not None and self.hybrid_task == self.rl_task:
             raise SdbenchError(f"--hybrid-task {self.hybrid_task!r} is the --rl-task too; give another task or none")
         for name in ("n_train", "n_test", "seeds", "steps", "hybrid_steps", "prompts_per_step", "max_new_tokens",
-                     "simulator_seeds", "workers"):
-            if getattr(self, name) < 1:
+                     "hybrid_max_new_tokens", "simulator_seeds", "workers"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise SdbenchError(f"--{name.replace('_', '-')}: need >= 1, got {getattr(self, name)}")
         if self.group_size < 2:
             raise SdbenchError(f"--group-size {self.group_size}: GRPO-style methods need >= 2 rollouts per prompt")
@@ -210,17 +214,30 @@ def pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     return {"results": {name: str(p) for name, p in results.items()}, "comparison": comparison, "seconds": seconds}
 
 
-def studies(cfg: PipelineConfig) -> list[tuple[str, tuple[int, ...], tuple[str, ...], int]]:
-    """(task, K values, methods, steps) of each RL study the pipeline runs."""
-    out = [(cfg.rl_task, cfg.rl_segments, cfg.methods, cfg.steps)]
+@dataclass(frozen=True)
+class Study:
+    """One RL study of the pipeline: its task, the K values its runs train on, its methods and their budget."""
+
+    task: str
+    segments: tuple[int, ...]
+    methods: tuple[str, ...]
+    steps: int
+    max_new_tokens: int
+
+
+def studies(cfg: PipelineConfig) -> list[Study]:
+    """The main comparison, then the hybrid study if there is one."""
+    out = [Study(cfg.rl_task, cfg.rl_segments, cfg.methods, cfg.steps, cfg.max_new_tokens)]
     if cfg.hybrid_task:
-        out.append((cfg.hybrid_task, cfg.hybrid_segments, cfg.hybrid_methods, cfg.hybrid_steps))
+        out.append(Study(cfg.hybrid_task, cfg.hybrid_segments, cfg.hybrid_methods, cfg.hybrid_steps,
+                         cfg.hybrid_max_new_tokens or cfg.max_new_tokens))
     return out
 
 
 def describe_studies(cfg: PipelineConfig) -> str:
-    return "; ".join(f"{', '.join(methods)} on {task} K={','.join(map(str, ks))}, {steps} steps"
-                     for task, ks, methods, steps in studies(cfg))
+    return "; ".join(f"{', '.join(s.methods)} on {s.task} K={','.join(map(str, s.segments))}, {s.steps} steps"
+                     + ("" if s.max_new_tokens == cfg.max_new_tokens else f", {s.max_new_tokens} new tokens")
+                     for s in studies(cfg))
 
 
 def comparisons(cfg: PipelineConfig, folders: dict[str, Path]) -> list[tuple[str, str, str, tuple[str, ...]]]:
@@ -229,7 +246,8 @@ def comparisons(cfg: PipelineConfig, folders: dict[str, Path]) -> list[tuple[str
     from sdbench.data.task_data import load_task_data
 
     out = []
-    for task, _, methods, _ in studies(cfg):
+    for study in studies(cfg):
+        task, methods = study.task, study.methods
         spec = load_task(task)
         source = load_task_data(folders[task]).manifest["source"]["name"]
         reward = cfg.reward or spec.reward_for(source)
@@ -247,23 +265,25 @@ def plan_jobs(cfg: PipelineConfig, model: str, folders: dict[str, Path]) -> list
     from sdbench.data.task import load_task
 
     jobs: list[Job] = []
-    for task, segments, methods, steps in studies(cfg):
+    for study in studies(cfg):
+        task = study.task
         spec = load_task(task)
         metrics = tuple(dict.fromkeys([*spec.metrics, *([cfg.reward] if cfg.reward else [])]))
 
         def evaluation(method: str, seed: int, model_ref: str) -> EvalConfig:
             run_id = f"{task}-{method}-seed{seed}"
             return EvalConfig(model=model_ref, task=folders[task], out=cfg.out / "results" / run_id, run_id=run_id,
-                              max_new_tokens=cfg.max_new_tokens, metrics=metrics, method=method, seed=seed,
+                              max_new_tokens=study.max_new_tokens, metrics=metrics, method=method, seed=seed,
                               threads=1)
 
         jobs.append(Job(f"{task}-base", task, "base", cfg.seed, None, evaluation("base", cfg.seed, model)))
         for seed in cfg.training_seeds:
-            for method in methods:
+            for method in study.methods:
                 run = TrainConfig(
-                    task=folders[task], model=model, method=method, seed=seed, steps=steps, segments=segments,
+                    task=folders[task], model=model, method=method, seed=seed, steps=study.steps,
+                    segments=study.segments,
                     out=cfg.out / "train" / f"{task}-{method}-seed{seed}", prompts_per_step=cfg.prompts_per_step,
-                    group_size=cfg.group_size, max_new_tokens=cfg.max_new_tokens, learning_rate=cfg.learning_rate,
+                    group_size=cfg.group_size, max_new_tokens=study.max_new_tokens, learning_rate=cfg.learning_rate,
                     reward=cfg.reward, hybrid_lambda=cfg.hybrid_lambda if method == "hybrid" else 0.5,
                     save_every=SAVE_EVERY, threads=1)
                 jobs.append(Job(f"{task}-{method}-seed{seed}", task, method, seed, run,

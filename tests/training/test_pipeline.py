@@ -11,7 +11,7 @@ def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):
     cfg = PipelineConfig(out=tmp_path / "p", model=str(tiny_model), tasks=("multichart", "subfigure"), segments=(1, 2),
                          n_train=16, n_test=4, rl_task="multichart", rl_segments=(1, 2), steps=2,
                          hybrid_task="subfigure", hybrid_segments=(2,), hybrid_methods=("grpo", "hybrid"),
-                         hybrid_steps=1, seeds=2, prompts_per_step=2, group_size=2, max_new_tokens=12,
+                         hybrid_steps=1, hybrid_max_new_tokens=16, seeds=2, prompts_per_step=2, group_size=2, max_new_tokens=12,
                          reward="embedding_similarity", also_compare=(), simulator_seeds=2, workers=2)
     summary = pipeline(cfg)
     printed = capsys.readouterr().out
@@ -32,7 +32,12 @@ def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):
             assert steps == [1, 2] and (run / "checkpoints" / "step-000002").is_dir()
             assert (tmp_path / "p" / "logs" / f"multichart-{method}-seed{seed}.log").is_file()
             assert read_results(summary["results"][f"multichart-{method}-seed{seed}"])["seed"] == seed
-        assert read_results(summary["results"][f"subfigure-hybrid-seed{seed}"])["train"]["config"]["hybrid_lambda"] == 0.5
+        hybrid = read_results(summary["results"][f"subfigure-hybrid-seed{seed}"])
+        assert hybrid["train"]["config"]["hybrid_lambda"] == 0.5
+        # each study generates up to its own limit, in training and in evaluation
+        assert hybrid["train"]["config"]["max_new_tokens"] == hybrid["decoding"]["max_new_tokens"] == 16
+        main = read_results(summary["results"][f"multichart-sd-grpo-seed{seed}"])
+        assert main["train"]["config"]["max_new_tokens"] == main["decoding"]["max_new_tokens"] == 12
     rows = json.loads((tmp_path / "p" / "comparison.json").read_text())
     assert rows == json.loads(json.dumps(summary["comparison"]))
     keys = {(r["task"], r["baseline"], r["treatment"], r["metric"], r["K"]) for r in rows}
