@@ -68,11 +68,17 @@ def test_learning_curves_name_the_reward_and_band_the_seeds(tmp_path):
         run["train"]["config"]["reward"] = "fact_f1"
     fig = plot_learning_curves(board_of(tmp_path, runs))
     (ax,) = fig.axes
-    assert ax.get_ylabel() == "training reward (holistic): fact_f1"
+    assert ax.get_ylabel() == "training reward (holistic): mean of fact_f1"
     assert len(ax.collections) == 1                                           # the 95 % band over the 3 seeds
     (mean,) = [line for line in ax.get_lines() if line.get_label() == "sd-grpo (3 seeds)"]
     # fixture curve: 0.1 * step + 0.01 * seed + base; the mean over seeds of a 1-step window (4 steps / 10) is exact
     assert list(mean.get_ydata()) == pytest.approx([0.1 * s + 0.01 + 0.5 for s in (1, 2, 3, 4)])
+    whole = [make_results("multipanel", 1, "cider_d", "grpo", seed, "x.jsonl") for seed in (0, 1)]
+    for run in whole:  # a whole-output holistic reward is named as it is, not as the segment reward
+        run["train"]["config"]["reward"], run["holistic_reward"] = "cider_d", "whole_cider_d"
+    (tmp_path / "whole").mkdir()
+    (whole_ax,) = plot_learning_curves(board_of(tmp_path / "whole", whole)).axes
+    assert whole_ax.get_ylabel() == "training reward (holistic): whole_cider_d"
 
 
 def test_diagnostics_show_the_measured_rate_with_the_closed_form_at_the_measured_c_hat(tmp_path):

@@ -188,15 +188,17 @@ def plot_diagnostics(board: Board):
 
 
 def _training_rewards(board: Board) -> dict[tuple[str, str], str]:
-    """(method, model) -> the reward its training runs optimised (train.config.reward, else the task's reward)."""
+    """(method, model) -> the rollout-level reward its training runs optimised, the one the learning curves show:
+    "mean of <segment reward>" or a whole metric (train.config's rewards, else the results')."""
     out: dict[tuple[str, str], str] = {}
     for run in board.runs:
         train = run.results.get("train") or {}
         config = train.get("config") if isinstance(train, dict) else None
-        reward = config.get("reward") if isinstance(config, dict) else None
-        reward = reward or run.results.get("reward")
-        if isinstance(reward, str):
-            out.setdefault((run.row[2], run.row[3]), reward)
+        config = config if isinstance(config, dict) else {}
+        reward = config.get("reward") or run.results.get("reward")
+        holistic = config.get("holistic_reward") or run.results.get("holistic_reward") or "mean"
+        if isinstance(reward, str) and isinstance(holistic, str):
+            out.setdefault((run.row[2], run.row[3]), f"mean of {reward}" if holistic == "mean" else holistic)
     return out
 
 
