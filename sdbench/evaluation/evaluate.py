@@ -198,8 +198,8 @@ def truncation_warning(results: dict[str, Any]) -> str | None:
     if share is None or share <= TRUNCATED_FRACTION:
         return None
     limit = results["decoding"]["max_new_tokens"]
-    return (f"{share * 100:.0f} % of the outputs hit max_new_tokens ({limit}): their segments after the cut are missing "
-            "and score 0, so this run measures the length limit as much as the model. Evaluate again with a "
+    return (f"{share * 100:.0f} % of the outputs hit max_new_tokens ({limit}): their segments after the cut are "
+            "missing and score 0, so this run measures the length limit as much as the model. Evaluate again with a "
             "--max-new-tokens that fits the task's references (`sdbench show` prints examples)")
 
 

@@ -132,8 +132,8 @@ def length_limit_warning(step: int, metrics: dict[str, Any], max_new_tokens: int
     cut = 1.0 - metrics["finished_fraction"]
     if cut <= CUT_FRACTION:
         return None
-    return (f"warning: step {step}: {cut * 100:.0f} % of the rollouts hit --max-new-tokens {max_new_tokens} before they ended "
-            f"(segments found per expected: {metrics.get('segments_found', float('nan')):.2f}). The segments after "
+    return (f"warning: step {step}: {cut * 100:.0f} % of the rollouts hit --max-new-tokens {max_new_tokens} before "
+            f"they ended (segments found per expected: {metrics.get('segments_found', float('nan')):.2f}). The segments after "
             "the cut score 0 in every rollout of a group, so they get no advantage, and a whole-output reward "
             "(CIDEr-D's length penalty) collapses towards 0: raise --max-new-tokens to the length of the task's "
             "references (`sdbench show` prints examples)")

@@ -11,7 +11,8 @@ def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):
     cfg = PipelineConfig(out=tmp_path / "p", model=str(tiny_model), tasks=("multichart", "subfigure"), segments=(1, 2),
                          n_train=16, n_test=4, rl_task="multichart", rl_segments=(1, 2), steps=2,
                          hybrid_task="subfigure", hybrid_segments=(2,), hybrid_methods=("grpo", "hybrid"),
-                         hybrid_steps=1, hybrid_max_new_tokens=16, seeds=2, prompts_per_step=2, group_size=2, max_new_tokens=12,
+                         hybrid_steps=1, hybrid_max_new_tokens=16, seeds=2, prompts_per_step=2, group_size=2,
+                         max_new_tokens=12,
                          reward="embedding_similarity", also_compare=(), simulator_seeds=2, workers=2)
     summary = pipeline(cfg)
     printed = capsys.readouterr().out
