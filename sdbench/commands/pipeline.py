@@ -89,6 +89,8 @@ class PipelineConfig:
     """Generation limit of the hybrid study's rollouts and evaluations (None: --max-new-tokens). Subfigure captions
     are long (≈ 140 tokens at K = 2, ≈ 240 and at most ≈ 260 at K = 4): at 96 most are cut before their last
     subfigures, and the whole caption's CIDEr-D, GRPO's reward there, is ≈ 0 for every rollout."""
+    hybrid_learning_rate: float | None = None
+    """AdamW learning rate of the hybrid study's runs (None: --learning-rate)."""
     prompts_per_step: int = 4
     """P: prompts per RL step."""
     group_size: int = 8
@@ -133,6 +135,9 @@ class PipelineConfig:
                      "hybrid_max_new_tokens", "simulator_seeds", "workers"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise SdbenchError(f"--{name.replace('_', '-')}: need >= 1, got {getattr(self, name)}")
+        for name in ("learning_rate", "hybrid_learning_rate"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise SdbenchError(f"--{name.replace('_', '-')}: need a positive number, got {getattr(self, name)}")
         if self.group_size < 2:
             raise SdbenchError(f"--group-size {self.group_size}: GRPO-style methods need >= 2 rollouts per prompt")
         if not 0.0 <= self.hybrid_lambda <= 1.0:
@@ -223,20 +228,23 @@ class Study:
     methods: tuple[str, ...]
     steps: int
     max_new_tokens: int
+    learning_rate: float
 
 
 def studies(cfg: PipelineConfig) -> list[Study]:
     """The main comparison, then the hybrid study if there is one."""
-    out = [Study(cfg.rl_task, cfg.rl_segments, cfg.methods, cfg.steps, cfg.max_new_tokens)]
+    out = [Study(cfg.rl_task, cfg.rl_segments, cfg.methods, cfg.steps, cfg.max_new_tokens, cfg.learning_rate)]
     if cfg.hybrid_task:
         out.append(Study(cfg.hybrid_task, cfg.hybrid_segments, cfg.hybrid_methods, cfg.hybrid_steps,
-                         cfg.hybrid_max_new_tokens or cfg.max_new_tokens))
+                         cfg.hybrid_max_new_tokens or cfg.max_new_tokens,
+                         cfg.learning_rate if cfg.hybrid_learning_rate is None else cfg.hybrid_learning_rate))
     return out
 
 
 def describe_studies(cfg: PipelineConfig) -> str:
     return "; ".join(f"{', '.join(s.methods)} on {s.task} K={','.join(map(str, s.segments))}, {s.steps} steps"
                      + ("" if s.max_new_tokens == cfg.max_new_tokens else f", {s.max_new_tokens} new tokens")
+                     + ("" if s.learning_rate == cfg.learning_rate else f", learning rate {s.learning_rate:g}")
                      for s in studies(cfg))
 
 
@@ -283,7 +291,7 @@ def plan_jobs(cfg: PipelineConfig, model: str, folders: dict[str, Path]) -> list
                     task=folders[task], model=model, method=method, seed=seed, steps=study.steps,
                     segments=study.segments,
                     out=cfg.out / "train" / f"{task}-{method}-seed{seed}", prompts_per_step=cfg.prompts_per_step,
-                    group_size=cfg.group_size, max_new_tokens=study.max_new_tokens, learning_rate=cfg.learning_rate,
+                    group_size=cfg.group_size, max_new_tokens=study.max_new_tokens, learning_rate=study.learning_rate,
                     reward=cfg.reward, hybrid_lambda=cfg.hybrid_lambda if method == "hybrid" else 0.5,
                     save_every=SAVE_EVERY, threads=1)
                 jobs.append(Job(f"{task}-{method}-seed{seed}", task, method, seed, run,

@@ -11,8 +11,8 @@ def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):
     cfg = PipelineConfig(out=tmp_path / "p", model=str(tiny_model), tasks=("multichart", "subfigure"), segments=(1, 2),
                          n_train=16, n_test=4, rl_task="multichart", rl_segments=(1, 2), steps=2,
                          hybrid_task="subfigure", hybrid_segments=(2,), hybrid_methods=("grpo", "hybrid"),
-                         hybrid_steps=1, hybrid_max_new_tokens=16, seeds=2, prompts_per_step=2, group_size=2,
-                         max_new_tokens=12,
+                         hybrid_steps=1, hybrid_max_new_tokens=16, hybrid_learning_rate=3e-5, seeds=2,
+                         prompts_per_step=2, group_size=2, max_new_tokens=12,
                          reward="embedding_similarity", also_compare=(), simulator_seeds=2, workers=2)
     summary = pipeline(cfg)
     printed = capsys.readouterr().out
@@ -39,6 +39,8 @@ def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):
         assert hybrid["train"]["config"]["max_new_tokens"] == hybrid["decoding"]["max_new_tokens"] == 16
         main = read_results(summary["results"][f"multichart-sd-grpo-seed{seed}"])
         assert main["train"]["config"]["max_new_tokens"] == main["decoding"]["max_new_tokens"] == 12
+        # and trains at its own learning rate
+        assert (hybrid["train"]["config"]["learning_rate"], main["train"]["config"]["learning_rate"]) == (3e-5, 1e-4)
     rows = json.loads((tmp_path / "p" / "comparison.json").read_text())
     assert rows == json.loads(json.dumps(summary["comparison"]))
     keys = {(r["task"], r["baseline"], r["treatment"], r["metric"], r["K"]) for r in rows}

@@ -114,5 +114,7 @@ def test_pipeline_config_checks():
         PipelineConfig(group_size=1)
     with pytest.raises(SdbenchError, match="seeds"):
         PipelineConfig(seeds=0)
+    with pytest.raises(SdbenchError, match="--hybrid-learning-rate: need a positive number, got 0.0"):
+        PipelineConfig(hybrid_learning_rate=0.0)
     assert PipelineConfig(seed=7).training_seeds == (7, 8, 9)
 
