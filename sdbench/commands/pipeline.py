@@ -99,6 +99,9 @@ class PipelineConfig:
     """Generation limit for RL rollouts and evaluation."""
     learning_rate: float = 1e-4
     """AdamW learning rate of the RL runs."""
+    beta: float = 0.0
+    """Weight of the KL term to the starting policy in every RL run (`sdbench train --beta`; 0: none, as TRL's
+    GRPOConfig default). Each step then also runs the starting policy forward on its rollouts."""
     reward: str | None = None
     """Per-segment reward of the RL runs; None: each task's own (multipanel: fact_f1, subfigure: its source's)."""
     also_compare: tuple[str, ...] = ("cider_d",)
@@ -138,6 +141,8 @@ class PipelineConfig:
         for name in ("learning_rate", "hybrid_learning_rate"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise SdbenchError(f"--{name.replace('_', '-')}: need a positive number, got {getattr(self, name)}")
+        if self.beta < 0:
+            raise SdbenchError(f"--beta: need a number >= 0 (0: no KL term), got {self.beta}")
         if self.group_size < 2:
             raise SdbenchError(f"--group-size {self.group_size}: GRPO-style methods need >= 2 rollouts per prompt")
         if not 0.0 <= self.hybrid_lambda <= 1.0:
@@ -245,7 +250,7 @@ def describe_studies(cfg: PipelineConfig) -> str:
     return "; ".join(f"{', '.join(s.methods)} on {s.task} K={','.join(map(str, s.segments))}, {s.steps} steps"
                      + ("" if s.max_new_tokens == cfg.max_new_tokens else f", {s.max_new_tokens} new tokens")
                      + ("" if s.learning_rate == cfg.learning_rate else f", learning rate {s.learning_rate:g}")
-                     for s in studies(cfg))
+                     for s in studies(cfg)) + (f"; KL to the starting policy, beta {cfg.beta:g}" if cfg.beta else "")
 
 
 def comparisons(cfg: PipelineConfig, folders: dict[str, Path]) -> list[tuple[str, str, str, tuple[str, ...]]]:
@@ -292,8 +297,8 @@ def plan_jobs(cfg: PipelineConfig, model: str, folders: dict[str, Path]) -> list
                     segments=study.segments,
                     out=cfg.out / "train" / f"{task}-{method}-seed{seed}", prompts_per_step=cfg.prompts_per_step,
                     group_size=cfg.group_size, max_new_tokens=study.max_new_tokens, learning_rate=study.learning_rate,
-                    reward=cfg.reward, hybrid_lambda=cfg.hybrid_lambda if method == "hybrid" else 0.5,
-                    save_every=SAVE_EVERY, threads=1)
+                    beta=cfg.beta, reward=cfg.reward,
+                    hybrid_lambda=cfg.hybrid_lambda if method == "hybrid" else 0.5, save_every=SAVE_EVERY, threads=1)
                 jobs.append(Job(f"{task}-{method}-seed{seed}", task, method, seed, run,
                                 evaluation(method, seed, str(run.run_dir))))
     return jobs

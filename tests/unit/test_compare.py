@@ -116,5 +116,7 @@ def test_pipeline_config_checks():
         PipelineConfig(seeds=0)
     with pytest.raises(SdbenchError, match="--hybrid-learning-rate: need a positive number, got 0.0"):
         PipelineConfig(hybrid_learning_rate=0.0)
+    with pytest.raises(SdbenchError, match="--beta: need a number >= 0"):
+        PipelineConfig(beta=-0.1)
     assert PipelineConfig(seed=7).training_seeds == (7, 8, 9)
 
