@@ -30,7 +30,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sdbench.commands.pipeline_jobs import Job, run_jobs
 from sdbench.core.config import check_finite
@@ -99,6 +99,9 @@ class PipelineConfig:
     """Generation limit for RL rollouts and evaluation."""
     learning_rate: float = 1e-4
     """AdamW learning rate of the RL runs."""
+    outside: Literal["holistic", "zero", "mean"] = "holistic"
+    """Advantage of tokens outside every segment (labels, preamble, EOS) in the sd-* and hybrid runs (`sdbench
+    train --outside`). In the simulator's λ sweep hybrid beats SD-GRPO only under `zero` (README, the hybrid study)."""
     beta: float = 0.0
     """Weight of the KL term to the starting policy in every RL run (`sdbench train --beta`; 0: none, as TRL's
     GRPOConfig default). Each step then also runs the starting policy forward on its rollouts."""
@@ -250,7 +253,8 @@ def describe_studies(cfg: PipelineConfig) -> str:
     return "; ".join(f"{', '.join(s.methods)} on {s.task} K={','.join(map(str, s.segments))}, {s.steps} steps"
                      + ("" if s.max_new_tokens == cfg.max_new_tokens else f", {s.max_new_tokens} new tokens")
                      + ("" if s.learning_rate == cfg.learning_rate else f", learning rate {s.learning_rate:g}")
-                     for s in studies(cfg)) + (f"; KL to the starting policy, beta {cfg.beta:g}" if cfg.beta else "")
+                     for s in studies(cfg)) + (f"; KL to the starting policy, beta {cfg.beta:g}" if cfg.beta else "") + (
+        f"; outside-segment advantage {cfg.outside}" if cfg.outside != "holistic" else "")
 
 
 def comparisons(cfg: PipelineConfig, folders: dict[str, Path]) -> list[tuple[str, str, str, tuple[str, ...]]]:
@@ -297,7 +301,7 @@ def plan_jobs(cfg: PipelineConfig, model: str, folders: dict[str, Path]) -> list
                     segments=study.segments,
                     out=cfg.out / "train" / f"{task}-{method}-seed{seed}", prompts_per_step=cfg.prompts_per_step,
                     group_size=cfg.group_size, max_new_tokens=study.max_new_tokens, learning_rate=study.learning_rate,
-                    beta=cfg.beta, reward=cfg.reward,
+                    beta=cfg.beta, outside=cfg.outside, reward=cfg.reward,
                     hybrid_lambda=cfg.hybrid_lambda if method == "hybrid" else 0.5, save_every=SAVE_EVERY, threads=1)
                 jobs.append(Job(f"{task}-{method}-seed{seed}", task, method, seed, run,
                                 evaluation(method, seed, str(run.run_dir))))

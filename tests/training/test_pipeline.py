@@ -13,7 +13,8 @@ def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):
                          hybrid_task="subfigure", hybrid_segments=(2,), hybrid_methods=("grpo", "hybrid"),
                          hybrid_steps=1, hybrid_max_new_tokens=16, hybrid_learning_rate=3e-5, seeds=2,
                          prompts_per_step=2, group_size=2, max_new_tokens=12,
-                         reward="embedding_similarity", also_compare=(), simulator_seeds=2, workers=2, beta=0.04)
+                         reward="embedding_similarity", also_compare=(), simulator_seeds=2, workers=2, beta=0.04,
+                         outside="zero")
     summary = pipeline(cfg)
     printed = capsys.readouterr().out
     expected = {f"{task}-{method}-seed{seed}" for task, methods in (("multichart", ("grpo", "sd-grpo")),
@@ -41,7 +42,8 @@ def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):
         assert main["train"]["config"]["max_new_tokens"] == main["decoding"]["max_new_tokens"] == 12
         # and trains at its own learning rate
         assert (hybrid["train"]["config"]["learning_rate"], main["train"]["config"]["learning_rate"]) == (3e-5, 1e-4)
-        assert hybrid["train"]["config"]["beta"] == main["train"]["config"]["beta"] == 0.04  # every run, both studies
+        for key, value in (("beta", 0.04), ("outside", "zero")):  # every run, both studies
+            assert hybrid["train"]["config"][key] == main["train"]["config"][key] == value
     rows = json.loads((tmp_path / "p" / "comparison.json").read_text())
     assert rows == json.loads(json.dumps(summary["comparison"]))
     keys = {(r["task"], r["baseline"], r["treatment"], r["metric"], r["K"]) for r in rows}
