@@ -13,7 +13,13 @@ tower can learn the chart properties that questions ask about.
    the majority-class rate of the held-out labels: a property the tower cannot learn stays at that rate. The probes
    train on 2,500 of the 3,000 train examples and are scored on the other 500 and the test split.
 
-Run: `python scripts/probe_chart_reading.py` (about 5 min on its 1 thread; `--vision-steps 0`: seconds). It builds
+   `--fresh` re-initialises the tower first (what a rebuild from phase 1 would start from) and
+   `--max-vision-tokens N` feeds the images at up to N merged tokens instead of the model's 64 (a 530 x 402 px
+   K = 4 image is 272 tokens at its native size): together they test whether more tokens would let a tower of this
+   size learn what the shipped one does not.
+
+Run: `python scripts/probe_chart_reading.py` (about 5 min on its 1 thread; `--vision-steps 0`: seconds;
+`--fresh --max-vision-tokens 256`: about 10 min on 2 threads). It builds
 the default model's synthetic tasks into the cache first if they are not there (the same data as its warm-start
 report). The numbers it printed are in README, "The embedded default model".
 """
@@ -31,6 +37,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vision-steps", type=int, default=600)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--fresh", action="store_true", help="re-initialise the vision tower before the probes")
+    parser.add_argument("--max-vision-tokens", type=int, default=0,
+                        help="merged vision tokens per image at most (0: the model's own processor, 64)")
     args = parser.parse_args()
 
     from sdbench.data.task_data import load_task_data
@@ -49,7 +58,8 @@ def main() -> None:
     if args.vision_steps:
         # the probes train on the first 2,500 train examples and are scored on the other 500 and the test split:
         # the tower never trained on charts (its warm-up is multipanel's, and SFT keeps it frozen)
-        vision_probe(default_model(), train[:2500], train[2500:] + test, args.vision_steps, args.threads)
+        vision_probe(default_model(), train[:2500], train[2500:] + test, args.vision_steps, args.threads,
+                     fresh=args.fresh, max_tokens=args.max_vision_tokens)
 
 
 def question_prior(train, test) -> dict[int, float]:
@@ -95,7 +105,7 @@ def token_charts(ex, rows: int, cols: int) -> list[int]:
     return out
 
 
-def vision_probe(model_dir, train, test, steps: int, threads: int) -> None:
+def vision_probe(model_dir, train, test, steps: int, threads: int, fresh: bool = False, max_tokens: int = 0) -> None:
     import torch
 
     from sdbench.models.policy import load_policy
@@ -107,6 +117,15 @@ def vision_probe(model_dir, train, test, steps: int, threads: int) -> None:
     visual = _vision_tower(policy.model)
     merge = visual.spatial_merge_size
     processor = policy.processor.image_processor
+    if fresh:
+        visual.apply(policy.model._init_weights)
+    if max_tokens:
+        pixels = max_tokens * (processor.patch_size * processor.merge_size) ** 2
+        processor.size = {"shortest_edge": processor.size["shortest_edge"], "longest_edge": pixels}
+        processor.max_pixels = pixels
+    print(f"vision tower: {'re-initialised' if fresh else 'the shipped one'}, images at up to "
+          f"{max_tokens or processor.size['longest_edge'] // (processor.patch_size * processor.merge_size) ** 2} "
+          "merged tokens")
     dim = visual.merger.mlp[-1].out_features
     classes = {"count": 7, "shape": 4, "correlation": 2, "type": 5}
     heads = {(probe, p): torch.nn.Linear(dim, n) for probe in ("token", "chart") for p, n in classes.items()}
