@@ -250,11 +250,13 @@ def studies(cfg: PipelineConfig) -> list[Study]:
 
 
 def describe_studies(cfg: PipelineConfig) -> str:
-    return "; ".join(f"{', '.join(s.methods)} on {s.task} K={','.join(map(str, s.segments))}, {s.steps} steps"
-                     + ("" if s.max_new_tokens == cfg.max_new_tokens else f", {s.max_new_tokens} new tokens")
-                     + ("" if s.learning_rate == cfg.learning_rate else f", learning rate {s.learning_rate:g}")
-                     for s in studies(cfg)) + (f"; KL to the starting policy, beta {cfg.beta:g}" if cfg.beta else "") + (
-        f"; outside-segment advantage {cfg.outside}" if cfg.outside != "holistic" else "")
+    parts = [f"{', '.join(s.methods)} on {s.task} K={','.join(map(str, s.segments))}, {s.steps} steps"
+             + ("" if s.max_new_tokens == cfg.max_new_tokens else f", {s.max_new_tokens} new tokens")
+             + ("" if s.learning_rate == cfg.learning_rate else f", learning rate {s.learning_rate:g}")
+             for s in studies(cfg)]
+    parts += [f"KL to the starting policy, beta {cfg.beta:g}"] if cfg.beta else []
+    parts += [f"outside-segment advantage {cfg.outside}"] if cfg.outside != "holistic" else []
+    return "; ".join(parts)
 
 
 def comparisons(cfg: PipelineConfig, folders: dict[str, Path]) -> list[tuple[str, str, str, tuple[str, ...]]]:

@@ -54,7 +54,8 @@ def test_pipeline_end_to_end_on_the_tiny_model(tiny_model, tmp_path, capsys):
     assert all(r["n_examples"] == 4 for r in rows if r["K"] == "all" and r["task"] == "multichart")
     assert (tmp_path / "p" / "simulate" / "simulate.json").is_file()
     assert (tmp_path / "p" / "leaderboard" / "multichart-v2.html").is_file()
-    for text in ("[1/6]", "[6/6]", "sd-grpo vs grpo on multichart", "hybrid vs grpo on subfigure", "pipeline done in"):
+    for text in ("[1/6]", "[6/6]", "sd-grpo vs grpo on multichart", "hybrid vs grpo on subfigure", "pipeline done in",
+                 "KL to the starting policy, beta 0.04; outside-segment advantage zero"):
         assert text in printed
 
     again = pipeline(cfg)  # finished runs and their evaluations are reused, not redone
